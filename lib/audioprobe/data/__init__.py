@@ -1,0 +1,1 @@
+"""Dataset layouts (official ones only), their sources, and the embedded synthesizer."""

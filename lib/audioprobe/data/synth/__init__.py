@@ -1,0 +1,1 @@
+"""The embedded corpus: every dataset synthesised offline, in its official layout."""

@@ -1,0 +1,56 @@
+"""Waveform encoders with one interface: encode(wave[B, S]) -> [B, F, dim] (see interface.py).
+
+`mel`: log-mel pooled to a codec frame rate (no weights, the embedded default);
+`mimi`: Kyutai Mimi's continuous pre-quantisation latents (moshi package).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from audioprobe.encoders.interface import Encoder
+from audioprobe.errors import ParamsError
+
+__all__ = ["Encoder", "build_encoder", "pick_device"]
+
+
+def pick_device(device: str) -> torch.device:
+    """Return the torch device for 'auto' | 'cpu' | 'cuda' ('auto' = cuda when available)."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ParamsError(f"device {device!r} asked for, but torch sees no CUDA device; use cpu or auto")
+    return torch.device(device)
+
+
+def build_encoder(cfg: Any, device: str | torch.device = "cpu", param: str = "phase0.encoder") -> Encoder:
+    """Return the encoder named by `cfg.name` on `device`, with its provenance recorded.
+
+    `cfg` has the fields of params.Phase0Encoder (name, weights, mimi_size, init_seed,
+    n_mels, mel_sample_rate, mel_frame_rate); `param` is the params key errors name.
+    """
+    get = cfg.get if isinstance(cfg, dict) else lambda k, d=None: getattr(cfg, k, d)
+    name = get("name", "mel")
+    device = pick_device(device) if isinstance(device, str) else device
+    if name == "mel":
+        from audioprobe.encoders.mel import MelEncoder
+
+        try:
+            enc: Encoder = MelEncoder(
+                sample_rate=get("mel_sample_rate", 16000),
+                frame_rate=get("mel_frame_rate", 12.5),
+                n_mels=get("n_mels", 80),
+            )
+        except ValueError as exc:
+            raise ParamsError(f"params.yaml: {param}.mel_sample_rate / mel_frame_rate: {exc}") from None
+        return enc.to(device)
+    if name == "mimi":
+        from audioprobe.encoders.mimi import load_mimi
+
+        return load_mimi(
+            get("weights", ""), size=get("mimi_size", "full"), device=device,
+            init_seed=get("init_seed", 0), param=f"{param}.weights",
+        )
+    raise ParamsError(f"params.yaml: {param}.name must be 'mel' or 'mimi', got {name!r}")

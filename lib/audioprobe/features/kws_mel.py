@@ -1,0 +1,129 @@
+"""Log-mel features of every Speech Commands clip, cached once for every kws training run.
+
+Cache layout (one folder): `features.npy` float32 [N, frames, n_mels] (written through a
+memmap, so the real 105k-clip corpus never sits in memory at once), `labels.npy` int16
+(index into `meta.json: words`), `split.npy` int8 (index into SPLITS), `clips.json`
+(relpath and speaker per row, in list_clips order = sorted by relpath) and `meta.json`.
+Plain .npy / JSON only: readable without this package and never unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from audioprobe.audio.mel import log_mel
+from audioprobe.data.speech_commands import SAMPLE_RATE, WORDS, Clip, load_clip
+from audioprobe.errors import DataError
+
+SPLITS = ("train", "validation", "test")
+_FILES = ("features.npy", "labels.npy", "split.npy", "clips.json", "meta.json")
+
+
+def n_frames(hop: int, samples: int = SAMPLE_RATE) -> int:
+    """Frames of a centred STFT over `samples`: 1 + samples // hop (101 for 1 s, hop 160)."""
+    return 1 + samples // hop
+
+
+def write_feature_cache(
+    root: Path,
+    clips: Sequence[Clip],
+    out_dir: Path,
+    *,
+    n_mels: int,
+    n_fft: int,
+    hop: int,
+    batch_size: int = 256,
+    workers: int = 4,
+    progress: bool = True,
+) -> dict:
+    """Compute log-mel features of `clips` (read from `root`) into `out_dir`; return meta.
+
+    Classes are the official words present in `clips`, in WORDS order, so a corpus with
+    fewer words (the embedded default's `words` param) gets a smaller classifier head.
+    """
+    if not clips:
+        raise DataError(f"{root}: no clips to featurise")
+    words = [w for w in WORDS if w in {c.word for c in clips}]
+    word_id = {w: i for i, w in enumerate(words)}
+    frames = n_frames(hop)
+    feats = np.lib.format.open_memmap(
+        out_dir / "features.npy", mode="w+", dtype=np.float32, shape=(len(clips), frames, n_mels)
+    )
+    # soundfile releases the GIL while decoding, so a few threads hide file latency.
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        starts = range(0, len(clips), batch_size)
+        for start in tqdm(starts, desc="kws_features", unit="batch", disable=not progress):
+            batch = clips[start : start + batch_size]
+            waves = np.stack(list(pool.map(lambda c: load_clip(root, c.relpath), batch)))  # (B, S)
+            mel = log_mel(torch.from_numpy(waves), SAMPLE_RATE, n_mels=n_mels, n_fft=n_fft, hop=hop)
+            feats[start : start + len(batch)] = mel.numpy()  # (B, frames, n_mels)
+    feats.flush()
+    del feats
+    np.save(out_dir / "labels.npy", np.array([word_id[c.word] for c in clips], dtype=np.int16))
+    np.save(out_dir / "split.npy", np.array([SPLITS.index(c.split) for c in clips], dtype=np.int8))
+    (out_dir / "clips.json").write_text(
+        json.dumps({"relpath": [c.relpath for c in clips], "speaker": [c.speaker for c in clips]}) + "\n"
+    )
+    meta = {
+        "words": words,
+        "n_clips": len(clips),
+        "split_counts": {s: sum(c.split == s for c in clips) for s in SPLITS},
+        "sample_rate": SAMPLE_RATE,
+        "n_mels": n_mels,
+        "n_fft": n_fft,
+        "hop": hop,
+        "frames": frames,
+    }
+    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    return meta
+
+
+@dataclass(frozen=True)
+class FeatureCache:
+    """A loaded cache; `features` is a read-only memmap [N, frames, n_mels]."""
+
+    features: np.ndarray
+    labels: np.ndarray
+    split: np.ndarray
+    relpaths: list[str]
+    meta: dict
+
+    @property
+    def words(self) -> list[str]:
+        return list(self.meta["words"])
+
+    def indices(self, split: str) -> np.ndarray:
+        """Row indices of one split, ascending (= sorted by relpath)."""
+        return np.flatnonzero(self.split == SPLITS.index(split))
+
+    def tensors(self, split: str, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return (features [n, frames, n_mels] float32, labels [n] int64) of one split in memory."""
+        idx = self.indices(split)[:limit]
+        x = torch.from_numpy(np.ascontiguousarray(self.features[idx]))  # (n, frames, n_mels)
+        y = torch.from_numpy(self.labels[idx].astype(np.int64))
+        return x, y
+
+
+def load_feature_cache(cache_dir: str | Path) -> FeatureCache:
+    """Open a cache written by write_feature_cache; raise DataError when files are missing."""
+    cache_dir = Path(cache_dir)
+    missing = [f for f in _FILES if not (cache_dir / f).is_file()]
+    if missing:
+        raise DataError(f"{cache_dir}: missing {', '.join(missing)}; run `dvc repro kws_features` first")
+    meta = json.loads((cache_dir / "meta.json").read_text())
+    clips = json.loads((cache_dir / "clips.json").read_text())
+    return FeatureCache(
+        features=np.load(cache_dir / "features.npy", mmap_mode="r", allow_pickle=False),
+        labels=np.load(cache_dir / "labels.npy", allow_pickle=False),
+        split=np.load(cache_dir / "split.npy", allow_pickle=False),
+        relpaths=list(clips["relpath"]),
+        meta=meta,
+    )

@@ -1,0 +1,57 @@
+"""Across-replica statistics: mean ± std, 95 % t confidence interval, paired t-test.
+
+Undefined quantities (a std of one value, a t-test on fewer than two pairs or on
+differences with zero variance) come back as None with a reason, never as NaN, so
+metrics JSON stays valid and `dvc metrics diff` never compares NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import stats
+
+
+def summarize(values: Sequence[float], confidence: float = 0.95) -> dict[str, float | int | None]:
+    """Return n, mean, sample std (ddof 1) and the two-sided t confidence interval of the mean.
+
+    std and the interval are None when n < 2.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    if x.size == 0:
+        raise ValueError("summarize needs at least one value")
+    if not np.isfinite(x).all():
+        raise ValueError(f"summarize got non-finite values: {x.tolist()}")
+    out: dict[str, float | int | None] = {"n": int(x.size), "mean": float(x.mean())}
+    if x.size < 2:
+        return {**out, "std": None, "ci95_low": None, "ci95_high": None}
+    std = float(x.std(ddof=1))
+    half = float(stats.t.ppf(0.5 + confidence / 2.0, df=x.size - 1)) * std / math.sqrt(x.size)
+    return {**out, "std": std, "ci95_low": out["mean"] - half, "ci95_high": out["mean"] + half}
+
+
+def paired_ttest(a: Sequence[float], b: Sequence[float]) -> dict[str, float | int | str | None]:
+    """Return the two-sided paired t-test of b against a (pairs share an index).
+
+    Keys: n_pairs, mean_diff (b − a), t_stat, p_value, status ('ok' or why the test
+    is undefined; t_stat and p_value are None then).
+    """
+    x = np.asarray(a, dtype=np.float64)
+    y = np.asarray(b, dtype=np.float64)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"paired_ttest needs two equal-length 1-D sequences, got {x.shape} and {y.shape}")
+    diff = y - x
+    out: dict[str, float | int | str | None] = {
+        "n_pairs": int(x.size),
+        "mean_diff": float(diff.mean()) if x.size else None,
+        "t_stat": None,
+        "p_value": None,
+    }
+    if x.size < 2:
+        return {**out, "status": "n/a: fewer than 2 pairs"}
+    if float(np.ptp(diff)) == 0.0:
+        return {**out, "status": "n/a: paired differences have zero variance"}
+    res = stats.ttest_rel(y, x)
+    return {**out, "t_stat": float(res.statistic), "p_value": float(res.pvalue), "status": "ok"}

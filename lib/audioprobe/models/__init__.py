@@ -1,0 +1,1 @@
+"""Assembled networks built from audioprobe.cells."""

@@ -1,0 +1,1 @@
+"""phase0: is there reusable structure in codec latent dynamics? (EXPERIMENTS.md §2)."""

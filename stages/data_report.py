@@ -1,0 +1,53 @@
+"""data_report: summarise every dataset into metrics/data.json and plot duration distributions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import polars as pl  # noqa: E402
+import typer  # noqa: E402
+
+from audioprobe import params  # noqa: E402
+from audioprobe.atomic import atomic_file, write_json  # noqa: E402
+from audioprobe.data.layout import DATASETS  # noqa: E402
+from audioprobe.data.summary import summarise  # noqa: E402
+from stages._run import run  # noqa: E402
+
+app = typer.Typer(add_completion=False)
+
+
+@app.command()
+def main(
+    raw: Path = typer.Option(Path("data/raw")),
+    metrics: Path = typer.Option(Path("metrics/data.json")),
+    plots: Path = typer.Option(Path("plots/data")),
+    params_file: Path = typer.Option(Path("params.yaml"), "--params"),
+) -> None:
+    cfg = params.load_group("data_report", params_file)
+    flat, frames = {}, []
+    for name in DATASETS:
+        m, dur = summarise(name, raw / name)
+        flat.update(m)
+        frames.append(pl.DataFrame({"dataset": [name] * len(dur), "seconds": dur}))
+    table = pl.concat(frames)
+    with atomic_file(plots / "durations.csv") as tmp:
+        table.write_csv(tmp)
+    fig, axes = plt.subplots(1, len(DATASETS), figsize=(3.2 * len(DATASETS), 2.8))
+    for ax, name in zip(axes, DATASETS):
+        ax.hist(table.filter(pl.col("dataset") == name)["seconds"].to_numpy(), bins=cfg.hist_bins)
+        ax.set_title(f"{name} ({flat[f'{name}.source']})", fontsize=9)
+        ax.set_xlabel("seconds")
+    axes[0].set_ylabel("clips")
+    fig.tight_layout()
+    with atomic_file(plots / "durations.png") as tmp:
+        fig.savefig(tmp, format="png", dpi=90, metadata={"Software": None})
+    write_json(metrics, flat)
+    typer.echo(" ".join(f"{n}={flat[f'{n}.clips']}" for n in DATASETS))
+
+
+if __name__ == "__main__":
+    run(app)

@@ -1,0 +1,63 @@
+"""frames: the phase0 frame index (polars parquet) of targets with a full context at every lag."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import typer
+import zarr
+
+from audioprobe import params
+from audioprobe.atomic import atomic_file, write_json
+from audioprobe.errors import DataError
+from audioprobe.phase0.frames import SPLITS, build_frames, first_target
+from audioprobe.phase0.speaker_split import read_split
+from stages._run import run
+
+app = typer.Typer(add_completion=False)
+
+
+@app.command()
+def main(
+    latents: Path = typer.Option(Path("data/phase0/latents.zarr"), help="latents stage store"),
+    index: Path = typer.Option(Path("data/phase0/latents_index.parquet"), help="latents stage index"),
+    splits: Path = typer.Option(Path("data/phase0/splits"), help="speaker_split output"),
+    out: Path = typer.Option(Path("data/phase0/phase0_frames.parquet"), help="frame index"),
+    metrics: Path = typer.Option(Path("metrics/phase0_frames.json"), help="metrics file"),
+    params_file: Path = typer.Option(Path("params.yaml"), "--params"),
+) -> None:
+    cfg = params.load_group("phase0.frames", params_file)
+    ctx = params.load_group("phase0.context", params_file)
+    table = pl.read_parquet(index)
+    store = zarr.open_group(str(latents), mode="r")
+    offsets = np.asarray(store["utt_offsets"][:])
+    if offsets.shape[0] != table.height + 1 or not np.array_equal(offsets[:-1], table["offset"].to_numpy()):
+        raise DataError(f"{index} and {latents}/utt_offsets disagree; rerun `dvc repro latents`")
+    energy = np.asarray(store["energy"][:])
+    split = read_split(splits)
+    frames, threshold = build_frames(
+        table, energy, split.split_of(), ctx.window, ctx.lags, cfg.high_energy_quantile
+    )
+    with atomic_file(out) as tmp:
+        frames.write_parquet(tmp)
+    counts = {s: frames.filter(pl.col("split") == s) for s in SPLITS}
+    write_json(metrics, {
+        "window": ctx.window,
+        "lags": ",".join(str(lag) for lag in ctx.lags),
+        "first_t": first_target(ctx.window, ctx.lags),
+        "high_energy_quantile": cfg.high_energy_quantile,
+        "high_energy_threshold": threshold,
+        "n_rows": frames.height,
+        **{f"{s}.rows": c.height for s, c in counts.items()},
+        **{f"{s}.utterances": c["utterance_id"].n_unique() for s, c in counts.items()},
+        **{f"{s}.speakers": c["speaker_id"].n_unique() for s, c in counts.items()},
+        "utterances_without_rows": int(table.height - frames["utterance_id"].n_unique()),
+    })
+    typer.echo(f"frames: {frames.height} rows (t >= {first_target(ctx.window, ctx.lags)}; "
+               + ", ".join(f"{s} {c.height}" for s, c in counts.items()) + f") -> {out}")
+
+
+if __name__ == "__main__":
+    run(app)

@@ -1,0 +1,107 @@
+"""kws_train: train one condition x replica of the keyword spotter; keep the best-validation weights."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from pathlib import Path
+
+import typer
+
+from audioprobe import params
+from audioprobe.atomic import atomic_dir
+from audioprobe.errors import DataError, ParamsError
+from audioprobe.features.kws_mel import load_feature_cache
+from audioprobe.models.kws_net import CONDITIONS, build_kws_net, param_groups
+from audioprobe.provenance import sha256_file
+from audioprobe.training.kws import evaluate, make_deterministic, replica_seed, select_device, train
+from stages._run import run
+
+app = typer.Typer(add_completion=False)
+
+
+@app.command()
+def main(
+    condition: str = typer.Option(..., help="base (identity gate) or lif"),
+    replica: int = typer.Option(..., help="one of params.yaml kws.train.replicas"),
+    seed: int = typer.Option(..., help="global seed (params.yaml seed)"),
+    features: Path = typer.Option(Path("data/kws/features"), help="kws_features output"),
+    out: Path = typer.Option(None, help="run folder (default data/kws/runs/<condition>-<replica>)"),
+    params_file: Path = typer.Option(Path("params.yaml"), "--params"),
+    progress: bool = typer.Option(True, help="tqdm progress bars"),
+) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    if condition not in CONDITIONS:
+        raise ParamsError(f"--condition {condition!r} is not one of {', '.join(CONDITIONS)}")
+    kws = params.load(params_file).kws
+    cfg, mcfg = kws.train, kws.model
+    if replica not in cfg.replicas:
+        raise ParamsError(f"--replica {replica} is not in params.yaml kws.train.replicas {cfg.replicas}")
+    cache = load_feature_cache(features)
+    if cache.meta["n_mels"] != mcfg.n_mels:
+        raise ParamsError(
+            f"params.yaml: kws.model.n_mels is {mcfg.n_mels} but {features} holds {cache.meta['n_mels']} mel bins;"
+            " rerun `dvc repro kws_features`"
+        )
+    splits = {s: cache.tensors(s) for s in ("train", "validation", "test")}
+    for name, (x, _) in splits.items():
+        if x.shape[0] == 0:
+            raise DataError(f"{features}: the {name} split is empty; the corpus needs clips in every official split")
+
+    device = select_device(cfg.device)
+    torch_seed = replica_seed(seed, replica)
+    make_deterministic(torch_seed, cfg.threads, device)
+    model = build_kws_net(mcfg, condition, n_classes=len(cache.words))
+    run_name = f"{condition}-{replica}"
+    result = train(
+        model, param_groups(model, cfg.weight_decay), splits["train"], splits["validation"],
+        epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, grad_clip=cfg.grad_clip,
+        eval_batch_size=cfg.eval_batch_size, seed=torch_seed, device=device, progress=progress,
+        desc=run_name,
+    )
+    model.load_state_dict(result.best_state)
+    test_loss, test_acc, test_pred = evaluate(model, *splits["test"], cfg.eval_batch_size, device)
+
+    out = out or Path("data/kws/runs") / run_name
+    with atomic_dir(out) as tmp:
+        save_file(
+            result.best_state, str(tmp / "model.safetensors"),
+            metadata={"condition": condition, "replica": str(replica), "seed": str(seed),
+                      "torch_seed": str(torch_seed), "epoch": str(result.best_epoch)},
+        )
+        with open(tmp / "history.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=[fld.name for fld in dataclasses.fields(result.history[0])])
+            w.writeheader()
+            w.writerows(dataclasses.asdict(r) for r in result.history)
+        test_idx = cache.indices("test")
+        with open(tmp / "test_predictions.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["relpath", "actual", "predicted"])
+            for i, pred in zip(test_idx, test_pred):
+                w.writerow([cache.relpaths[i], cache.words[cache.labels[i]], cache.words[pred]])
+        record = {
+            "condition": condition, "replica": replica, "seed": seed, "torch_seed": torch_seed,
+            "best_epoch": result.best_epoch, "best_val_acc": result.best_val_acc,
+            "test_acc": test_acc, "test_loss": test_loss, "epochs": cfg.epochs,
+            "n_classes": len(cache.words), "n_params": sum(p.numel() for p in model.parameters()),
+            "n_train": int(splits["train"][0].shape[0]), "n_validation": int(splits["validation"][0].shape[0]),
+            "n_test": int(splits["test"][0].shape[0]),
+            "cfc_impl": mcfg.cfc_impl, "wiring": mcfg.wiring, "norm_preserve": mcfg.lif.norm_preserve,
+            "device": str(device), "threads": cfg.threads, "torch_version": torch.__version__,
+            "train_seconds": round(result.seconds, 2),
+            "checkpoint_sha256": sha256_file(tmp / "model.safetensors"),
+            "data_sha256": cache.meta["data"]["sha256"],
+        }
+        (tmp / "result.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    typer.echo(
+        f"kws_train {run_name}: best val acc {result.best_val_acc:.4f} (epoch {result.best_epoch}),"
+        f" test acc {test_acc:.4f} ({len(cache.words)} classes, chance {1 / len(cache.words):.4f}),"
+        f" {result.seconds:.1f} s on {device} [{mcfg.cfc_impl} CfC, norm_preserve={mcfg.lif.norm_preserve}]"
+    )
+
+
+if __name__ == "__main__":
+    run(app)
