@@ -36,12 +36,15 @@ def main(
     table = pl.concat(frames)
     with atomic_file(plots / "durations.csv") as tmp:
         table.write_csv(tmp)
-    fig, axes = plt.subplots(1, len(DATASETS), figsize=(3.2 * len(DATASETS), 2.8))
+    fig, axes = plt.subplots(2, 3, figsize=(9.6, 5.6))
+    axes = axes.ravel()
+    axes[-1].set_visible(False)
     for ax, name in zip(axes, DATASETS):
         ax.hist(table.filter(pl.col("dataset") == name)["seconds"].to_numpy(), bins=cfg.hist_bins)
         ax.set_title(f"{name} ({flat[f'{name}.source']})", fontsize=9)
         ax.set_xlabel("seconds")
-    axes[0].set_ylabel("clips")
+    for ax in axes[::3]:
+        ax.set_ylabel("clips")
     fig.tight_layout()
     with atomic_file(plots / "durations.png") as tmp:
         fig.savefig(tmp, format="png", dpi=90, metadata={"Software": None})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import typer
@@ -22,13 +23,17 @@ def main(
     out: Path = typer.Option(Path("data/phase0"), help="folder for latents.zarr + latents_index.parquet"),
     metrics: Path = typer.Option(Path("metrics/phase0_latents.json"), help="metrics file"),
     params_file: Path = typer.Option(Path("params.yaml"), "--params"),
+    resume: bool = typer.Option(True, help="continue a matching partial store of an interrupted run"),
 ) -> None:
     cfg = params.load_group("phase0.latents", params_file)
     enc_cfg = params.load_group("phase0.encoder", params_file)
+    device = pick_device(cfg.device)
+    # Weights first: a missing checkpoint should stop the stage before any audio is scanned.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a random init is announced once, below
+        encoder = build_encoder(enc_cfg, device=device, param="phase0.encoder")
     root = dataset_root(raw)
     source = read_source(raw)
-    device = pick_device(cfg.device)
-    encoder = build_encoder(enc_cfg, device=device, param="phase0.encoder")
     if encoder.is_random:
         typer.secho(
             f"WARNING: encoder {encoder.provenance['name']} has RANDOM weights (phase0.encoder.weights: "
@@ -39,11 +44,18 @@ def main(
                f"{encoder.name} {encoder.dim}-d at {encoder.frame_rate:g} Hz on {device}")
     data_prov = {"source": str(source["source"]), "sha256": str(source["sha256"])}
     subset = cfg.subset if isinstance(cfg.subset, str) else ",".join(cfg.subset)
+    # Encoding goes to a hidden partial store (not a DVC output, so it survives a failed
+    # run and the next run resumes it); only a finished store is moved into place.
+    partial = out / ".latents.zarr.partial"
+    summary = extract_latents(root, items, encoder, partial, cfg.batch_size, cfg.load_workers,
+                              attrs={"data": data_prov}, resume=resume)
+    if summary["resumed_utterances"]:
+        typer.echo(f"latents: resumed after {summary['resumed_utterances']} utterances already encoded")
+    with atomic_file(out / "latents_index.parquet") as tmp_index:
+        index_table(items, summary).write_parquet(tmp_index)
     with atomic_dir(out / "latents.zarr") as tmp:
-        summary = extract_latents(root, items, encoder, tmp, cfg.batch_size, cfg.load_workers,
-                                  attrs={"data": data_prov})
-        with atomic_file(out / "latents_index.parquet") as tmp_index:
-            index_table(items, summary).write_parquet(tmp_index)
+        tmp.rmdir()
+        partial.rename(tmp)  # atomic_dir then swaps it in for the old store
     write_json(metrics, {
         "encoder": encoder.name,
         "dim": encoder.dim,

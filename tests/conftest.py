@@ -43,7 +43,8 @@ class TempRepo:
 
     def __init__(self, root: Path):
         self.root = root
-        self.env = {**os.environ, **OFFLINE_ENV, "PYTHONPATH": str(root)}
+        # The copy's own lib/ comes first, so its stages run the code its dvc.lock hashes.
+        self.env = {**os.environ, **OFFLINE_ENV, "PYTHONPATH": f"{root / 'lib'}{os.pathsep}{root}"}
         bindir = str(Path(sys.executable).parent)
         self.env["PATH"] = bindir + os.pathsep + self.env.get("PATH", "")
 

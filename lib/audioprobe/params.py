@@ -250,16 +250,66 @@ class Phase0Context(Strict):
         return v
 
 
+Phase0Scheme = Literal["mean_vq64", "pca8_vq256", "pca8_quartile"]
+
+
 class Phase0Conditioning(Strict):
-    """conditioning_fit stage."""
+    """conditioning_fit stage (seeded by the global `seed`; fits see train speakers only)."""
+
+    schemes: list[Phase0Scheme] = ["mean_vq64", "pca8_vq256", "pca8_quartile"]
+    mean_vq_k: int = Field(64, ge=2, le=65536)  # K of mean_vq64 (the name keeps the origin's K)
+    pca_components: int = Field(8, ge=1, le=15)  # pca8_*: 4**k quartile bins must fit int32
+    pca_vq_k: int = Field(256, ge=2, le=65536)  # K of pca8_vq256
+    kmeans_n_init: int = Field(10, ge=1, le=100)  # spec: k-means++, n_init 10, max_iter 100
+    kmeans_max_iter: int = Field(100, ge=1, le=10000)
+    # Seeded subsample of train contexts the k-means fits see (0 = all): the full 800 k
+    # fit takes ~6 min on 2 cores and moved VR no more than seed noise (EXPERIMENTS.md §2).
+    kmeans_fit_samples: int = Field(25000, ge=0)
+    pca_fit_samples: int = Field(32768, ge=0)  # windows (W·D floats each) for randomized PCA; 0 = all
+
+    @field_validator("schemes")
+    @classmethod
+    def _schemes_unique(cls, v: list[str]) -> list[str]:
+        if not v or len(set(v)) != len(v):
+            raise ValueError("must be a non-empty list of distinct scheme names")
+        return v
 
 
 class Phase0Metrics(Strict):
     """phase0_metrics stage."""
 
+    min_cluster_train_samples: int = Field(100, ge=1)  # effective cluster: >= this many train samples
+    min_speaker_samples: int = Field(10, ge=1)  # per-speaker VR skips smaller speakers
+    excluded_mass_flag: float = Field(0.10, ge=0.0, le=1.0)  # flag a scheme excluding more than this
+    medial_pos_frac: list[float] = [0.17, 0.83]  # utterance-medial slice: pos_frac in [lo, hi]
+    confidence_keep_pct: list[float] = [10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
+
+    @field_validator("medial_pos_frac")
+    @classmethod
+    def _medial_range(cls, v: list[float]) -> list[float]:
+        if len(v) != 2 or not 0.0 <= v[0] < v[1] <= 1.0:
+            raise ValueError("must be [lo, hi] with 0 <= lo < hi <= 1")
+        return v
+
+    @field_validator("confidence_keep_pct")
+    @classmethod
+    def _keep_pct(cls, v: list[float]) -> list[float]:
+        if not v or v[0] <= 0 or v[-1] != 100 or any(b <= a for a, b in zip(v, v[1:])):
+            raise ValueError("must rise strictly from > 0 to exactly 100")
+        return v
+
 
 class Phase0Decision(Strict):
-    """phase0_report stage: decision thresholds."""
+    """phase0_report stage: the PASS rule (EXPERIMENTS.md §2), applied at one lag."""
+
+    lag: int = Field(1, ge=1)  # must be one of phase0.context.lags
+    vr_max: float = Field(0.6, gt=0.0)  # VR < this on train and eval
+    degradation_max: float = Field(0.20, gt=0.0)  # (VR_eval − VR_train)/VR_train < this
+    random_tolerance: float = Field(0.05, ge=0.0)  # |VR_random − 1| <= this on train and eval
+    slice_vr_max: float = Field(0.65, gt=0.0)  # VR <= this on high-energy and medial slices
+    # Also fail a scheme whose train or eval excluded mass is flagged (> excluded_mass_flag);
+    # false gives the origin's rule. An all-excluded scheme fails either way (no VR).
+    require_low_exclusion: bool = True
 
 
 class Phase0(Strict):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,9 @@ def read_audio(path: str | Path, expected_sr: int | None = None) -> tuple[np.nda
         info = sf.info(str(path))
     except Exception as exc:  # soundfile raises LibsndfileError / RuntimeError for junk
         raise AudioError(f"{path}: not a readable audio file ({_short(exc)})") from None
+    short = _wav_shortfall(path) if info.format == "WAV" else None
+    if short:
+        raise AudioError(f"{path}: truncated audio, {short}")
     if info.channels != 1:
         raise AudioError(f"{path}: has {info.channels} channels, expected mono; downmix it first")
     if expected_sr is not None and info.samplerate != expected_sr:
@@ -74,6 +78,30 @@ def check_audio_files(paths: list[Path], expected_sr: int | None = None) -> list
         except AudioError as exc:
             errors.append(str(exc))
     return errors
+
+
+def _wav_shortfall(path: Path) -> str | None:
+    """Say how many data bytes a RIFF/WAVE header promises that the file lacks (None if complete).
+
+    libsndfile silently shortens a cut WAV to the bytes present, so only the header
+    shows the truncation.
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None  # RF64 / W64 and friends: left to libsndfile
+        pos = 12
+        while pos + 8 <= size:
+            f.seek(pos)
+            cid, n = struct.unpack("<4sI", f.read(8))
+            if cid == b"data":
+                if n in (0, 0xFFFFFFFF):  # streaming writers leave the size unset
+                    return None
+                have = size - pos - 8
+                return f"header promises {n} data bytes but the file holds {have}" if n > have else None
+            pos += 8 + n + (n & 1)  # chunks are word-aligned
+    return None
 
 
 def _short(exc: Exception) -> str:

@@ -102,20 +102,21 @@ class _WiredCell(nn.Module):
         return [getattr(self, f"layer_{l}") for l in range(len(self.layer_sizes))]
 
 
-# Measured on the 2-core dev CPU (see audioprobe.bench.cfc): one small op ≈ the time of
-# ~20k multiply-adds per batch row at batch 64.
-OP_OVERHEAD_MACS = 20_000
+# One small op (launch, dispatch, a pass over a cache-resident slice) costs about as much
+# as this many multiply-adds on the 2-core dev CPU (MKL sgemm at batch 64 runs at ~34 GMAC/s
+# per core; a small op ~9 µs). Only used to choose how wired layers are fused.
+OP_COST_MACS = 300_000
 
 
-def default_groups(input_size: int, layer_sizes: list[int], batch: int = 64) -> tuple[tuple[int, int], ...]:
+def default_groups(layer_sizes: list[int], batch: int = 64) -> tuple[tuple[int, int], ...]:
     """Fuse consecutive wired layers into matmul groups, trading zero-padded FLOPs for fewer ops.
 
-    Cost model per wave: a matmul costs its multiply-adds plus a fixed overhead worth about
-    OP_OVERHEAD_MACS per batch row; each group also costs one lerp. Exhaustive over the
-    2^(L-1) contiguous partitions (L = 3 for NCP wirings).
+    Per wave a group costs one matmul over its read window (paid three times: forward,
+    backward, weight gradient) plus four small ops (matmul, lerp, backward mul, backward
+    matmul). Exhaustive over the 2^(L-1) contiguous partitions (L = 3 for NCP wirings);
+    for AutoNCP(192, 128) this fuses inter + command and leaves motor alone.
     """
     L = len(layer_sizes)
-    cols = [input_size, *layer_sizes]  # slot widths
     best: tuple[float, tuple[tuple[int, int], ...]] | None = None
     for cut_mask in range(2 ** (L - 1)):
         groups, start = [], 0
@@ -126,9 +127,9 @@ def default_groups(input_size: int, layer_sizes: list[int], batch: int = 64) -> 
         groups.append((start, L - 1))
         cost = 0.0
         for a, b in groups:
-            read = sum(cols[a : b + 2])
+            read = sum(layer_sizes[max(a - 1, 0) : b + 1])  # [m_{a-1} .. m_b]; x is projected apart
             out = 3 * sum(layer_sizes[a : b + 1])
-            cost += read * out + 2 * OP_OVERHEAD_MACS * 64 / batch
+            cost += 3 * batch * read * out + 4 * OP_COST_MACS
         if best is None or cost < best[0]:
             best = (cost, tuple(groups))
     assert best is not None
@@ -161,7 +162,7 @@ class FastCfC(nn.Module):
             sizes = self.rnn_cell.layer_sizes
             self.state_size = units.units
             self.output_size = sizes[-1]
-            self.layout = WaveLayout(input_size, tuple(sizes), groups or default_groups(input_size, sizes))
+            self.layout = WaveLayout(input_size, tuple(sizes), groups or default_groups(sizes))
         else:
             self.wired = False
             self.state_size = units
@@ -209,45 +210,58 @@ class FastCfC(nn.Module):
 
     # ------------------------------------------------------------------ folding
     def _folded_wired(self, ts: float) -> list[Tensor]:
-        """Per group: W (3·units, read width) and b (3·units,) acting on m-space slots of A."""
+        """[Wx, then per group W, b] for WiredScan: weights acting on the m-space slots of A.
+
+        Rows per group are [s1 | s2 | gate] of its layers; Wx (3·H_0, I) holds the raw-x
+        columns of layer 0, rows [s1 | s2 | gate].
+        """
         layout = self.layout
-        cols = layout.slot_cols
         layers = self.rnn_cell.layers()
-        out: list[Tensor] = []
+        I = self.input_size
+        heads_w: list[Tensor] = []  # per layer (3, H_l, read width of its group)
+        heads_b: list[Tensor] = []  # per layer (3, H_l)
+        Wx: Tensor | None = None
         for g, (a, b) in enumerate(layout.groups):
             r0, r1 = layout.read_cols(g)
-            heads_w: list[list[Tensor]] = [[], [], []]
-            heads_b: list[list[Tensor]] = [[], [], []]
             for l in range(a, b + 1):
                 cell = layers[l]
-                w1, w2 = cell.masked()
-                # tanh(z) = 2·sigmoid(2z) − 1: the 2 inside moves into ff1/ff2
-                raw = [
-                    (2.0 * w1, 2.0 * cell.ff1.bias),
-                    (2.0 * w2, 2.0 * cell.ff2.bias),
-                    (ts * cell.time_a.weight + cell.time_b.weight, ts * cell.time_a.bias + cell.time_b.bias),
-                ]
-                n_in = cols[l + 1] - cols[l]  # layer l reads slot l (x or m_{l-1}), then its state
-                m_from = 0 if l > 0 else n_in  # columns that hold m rather than raw x
-                left, right = cols[l] - r0, r1 - cols[l + 2]
-                for i, (w, bias) in enumerate(raw):
-                    # v·h with h = 2m − 1 is 2v·m − v·1
-                    w_m = w[:, m_from:]
-                    w_eff = torch.cat([w[:, :m_from], 2.0 * w_m], dim=1)
-                    heads_w[i].append(F.pad(w_eff, (left, right)))  # (H_l, read width)
-                    heads_b[i].append(bias - w_m.sum(dim=1))
-            out.append(torch.cat([torch.cat(h) for h in heads_w]))  # (3·units, read width)
-            out.append(torch.cat([torch.cat(h) for h in heads_b]))  # (3·units,)
+                H = layout.layer_sizes[l]
+                w4 = torch.cat([cell.ff1.weight, cell.ff2.weight, cell.time_a.weight, cell.time_b.weight])  # (4H, in)
+                b4 = torch.cat([cell.ff1.bias, cell.ff2.bias, cell.time_a.bias, cell.time_b.bias])  # (4H,)
+                # tanh(z) = 2·sigmoid(2z) − 1 puts a 2 on ff1/ff2 (and their mask); the gate
+                # is time_a·ts + time_b. One constant factor per entry, built without grad.
+                with torch.no_grad():
+                    f = b4.new_tensor([2.0, 2.0, ts, 1.0]).repeat_interleave(H)  # (4H,)
+                    mask = cell.sparsity_mask if cell.sparsity_mask is not None else w4.new_ones(H, w4.shape[1])
+                    fw = torch.cat([mask, mask, w4.new_ones(2 * H, w4.shape[1])]) * f[:, None]  # (4H, in)
+                w4 = (w4 * fw).view(4, H, -1)  # (4, H, in)
+                b4 = (b4 * f).view(4, H)  # (4, H)
+                w3 = torch.cat([w4[:2], (w4[2] + w4[3])[None]])  # (3, H, in) heads s1, s2, gate
+                b3 = torch.cat([b4[:2], (b4[2] + b4[3])[None]])  # (3, H)
+                n_x = I if l == 0 else 0  # columns that take raw x rather than a state h
+                w_m = w3[:, :, n_x:]
+                if l == 0:
+                    Wx = w3[:, :, :n_x].reshape(3 * H, I)  # (3·H_0, I)
+                # v·h with h = 2m − 1 is 2v·m − v·1
+                c0, c1 = layout.layer_read_cols(l)
+                heads_w.append(F.pad(2.0 * w_m, (c0 - r0, r1 - c1)))
+                heads_b.append(b3 - w_m.sum(dim=2))
+        assert Wx is not None
+        out: list[Tensor] = [Wx]
+        for a, b in layout.groups:
+            out.append(torch.cat(heads_w[a : b + 1], dim=1).flatten(0, 1))  # (3·units, read width)
+            out.append(torch.cat(heads_b[a : b + 1], dim=1).flatten())  # (3·units,)
         return out
 
     def _folded_dense(self, ts: float) -> list[Tensor]:
-        """Wq, bq (backbone, on [x, m]) and Ws, bs (heads, on q = sigmoid(backbone preact))."""
+        """[Wqx, Wqm, bq, Ws, bs] for DenseScan: backbone on x and m, heads on q."""
         cell: _Heads = self.rnn_cell
         lin = cell.backbone[0]
         I = self.input_size
         # lecun_tanh(u) = A·(2·sigmoid(2B·u) − 1) with u = W·[x, 2m − 1] + b
         w_x, w_h = lin.weight[:, :I], lin.weight[:, I:]
-        Wq = (2.0 * LECUN_B) * torch.cat([w_x, 2.0 * w_h], dim=1)
+        Wqx = (2.0 * LECUN_B) * w_x
+        Wqm = (4.0 * LECUN_B) * w_h
         bq = (2.0 * LECUN_B) * (lin.bias - w_h.sum(dim=1))
         # heads act on A·(2q − 1); ff1/ff2 also take the tanh factor 2
         heads = [
@@ -257,7 +271,7 @@ class FastCfC(nn.Module):
         ]
         Ws = torch.cat([(f * 2.0 * LECUN_A) * w for f, w, _ in heads])
         bs = torch.cat([f * (bias - LECUN_A * w.sum(dim=1)) for f, w, bias in heads])
-        return [Wq, bq, Ws, bs]
+        return [Wqx, Wqm, bq, Ws, bs]
 
     # ------------------------------------------------------------------ forward
     def forward(self, x: Tensor, hx: Tensor | None = None, timespans: Tensor | float | None = None):
@@ -265,34 +279,21 @@ class FastCfC(nn.Module):
         return_sequences is False; h_n (B, state_size)."""
         if x.dim() != 3:
             raise ValueError(f"FastCfC expects a batched 3-D input, got shape {tuple(x.shape)}")
-        x_tm = x.transpose(0, 1) if self.batch_first else x  # (T, B, I)
-        scalar_ts = timespans is None or isinstance(timespans, (int, float))
-        if hx is None and scalar_ts:
+        x_tm = (x.transpose(0, 1) if self.batch_first else x).contiguous()  # (T, B, I)
+        if hx is None and (timespans is None or isinstance(timespans, (int, float))):
             ts = 1.0 if timespans is None else float(timespans)
-            y_tm, h_n = self._scan_fast(x_tm.contiguous(), ts)
+            if self.wired:
+                y, h_n = WiredScan.apply(x_tm, self.layout, self.batch_first, *self._folded_wired(ts))
+            else:
+                y, h_n = DenseScan.apply(x_tm, self.batch_first, *self._folded_dense(ts))
         else:
-            y_tm, h_n = self._scan_general(x_tm, hx, timespans)
-        y_tm = self.fc(y_tm)
+            y, h_n = self._scan_general(x_tm, hx, timespans)  # (T, B, out)
+            if self.batch_first:
+                y = y.transpose(0, 1)
+        y = self.fc(y)
         if not self.return_sequences:
-            return y_tm[-1], h_n
-        return (y_tm.transpose(0, 1) if self.batch_first else y_tm), h_n
-
-    def _scan_fast(self, x_tm: Tensor, ts: float) -> tuple[Tensor, Tensor]:
-        T = x_tm.shape[0]
-        if self.wired:
-            layout = self.layout
-            cols = layout.slot_cols
-            L = layout.n_layers
-            A = WiredScan.apply(x_tm, layout, *self._folded_wired(ts))  # (T+L, B, width)
-            # m_l(t) sits at A[t + l + 1]; the motor layer L-1 is the output
-            m_out = A[L : L + T, :, cols[L] : cols[L + 1]]  # (T, B, motor)
-            m_last = torch.cat([A[T + l, :, cols[l + 1] : cols[l + 2]] for l in range(L)], dim=1)  # (B, state)
-        else:
-            I = self.input_size
-            A = DenseScan.apply(x_tm, *self._folded_dense(ts))  # (T+1, B, I+H)
-            m_out = A[1:, :, I:]  # (T, B, H)
-            m_last = A[T, :, I:]  # (B, H)
-        return 2.0 * m_out - 1.0, 2.0 * m_last - 1.0
+            y = y[:, -1] if self.batch_first else y[-1]
+        return y, h_n
 
     def _scan_general(self, x_tm: Tensor, hx: Tensor | None, timespans: Tensor | float | None) -> tuple[Tensor, Tensor]:
         T, B, _ = x_tm.shape

@@ -111,8 +111,11 @@ def extract(archive: Path, out: Path) -> None:
                     raise DataError(f"{archive}: member {m} escapes the output folder")
             z.extractall(out)
     else:
-        with tarfile.open(archive) as t:
-            t.extractall(out, filter="data")
+        try:
+            with tarfile.open(archive) as t:
+                t.extractall(out, filter="data")
+        except tarfile.TarError as exc:  # not a tar, or a member escapes / is a device
+            raise DataError(f"{archive}: cannot extract ({exc})") from None
 
 
 def materialise(name: str, cfg, out: Path) -> dict:

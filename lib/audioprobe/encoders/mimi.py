@@ -135,9 +135,11 @@ def load_mimi(
             "nothing about the real codec",
             stacklevel=2,
         )
+        # Initialise on the CPU generator, then move: the same seed gives the same
+        # weights whatever the device.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(init_seed)
-            model = loaders.get_mimi(None, cfg, device=device)
+            model = loaders.get_mimi(None, cfg, device="cpu").to(device)
         prov = {"name": f"mimi-{size}", "weights": RANDOM_INIT, "sha256": RANDOM_INIT,
                 "init_seed": str(init_seed)}
         return MimiEncoder(model, prov)

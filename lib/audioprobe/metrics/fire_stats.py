@@ -106,3 +106,29 @@ def peak_layer(profile: Sequence[float]) -> int:
     if not values or any(math.isnan(v) for v in values):
         raise ValueError(f"need a non-empty, NaN-free profile, got {values}")
     return max(range(len(values)), key=values.__getitem__)
+
+
+@torch.no_grad()
+def model_fire_counts(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    *,
+    batch_size: int,
+    bins: int = 10,
+    fire_threshold: float = 0.5,
+) -> list[FireCounts]:
+    """Run `model` (eval mode) over clips x [N, T, F]; return one FireCounts per layer.
+
+    The model's forward returns (logits, fires) with fires a list of [B, T, U] per layer.
+    """
+    was_training = model.training
+    model.eval()
+    counts: list[FireCounts] = []
+    for start in range(0, x.shape[0], batch_size):
+        _, fires = model(x[start : start + batch_size])
+        if not counts:
+            counts = [FireCounts(f.shape[-1], bins, fire_threshold) for f in fires]
+        for c, f in zip(counts, fires):
+            c.update(f)  # f: (B, T, U)
+    model.train(was_training)
+    return counts

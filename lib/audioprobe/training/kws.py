@@ -18,6 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from audioprobe.metrics.classification import accuracy
+
 
 
 def replica_seed(seed: int, replica: int) -> int:
@@ -79,7 +81,7 @@ def evaluate(
         preds.append(logits.argmax(dim=-1).cpu())
     model.train(was_training)
     pred = torch.cat(preds).numpy()
-    return loss_sum / x.shape[0], float((pred == y.numpy()).mean()), pred
+    return loss_sum / x.shape[0], accuracy(pred, y.numpy()), pred
 
 
 def train(
@@ -127,15 +129,17 @@ def train(
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             optim.step()
-            loss_sum += float(loss.detach()) * idx.numel()
+            batch_loss = float(loss.detach())
+            loss_sum += batch_loss * idx.numel()
             correct += int((logits.detach().argmax(dim=-1) == yb).sum())
-            bar.set_postfix(loss=f"{float(loss):.3f}")
+            bar.set_postfix(loss=f"{batch_loss:.3f}")
         val_loss, val_acc, _ = evaluate(model, *val_xy, eval_batch_size, device)
         rec = EpochRecord(epoch, loss_sum / x.shape[0], correct / x.shape[0], val_loss, val_acc)
         history.append(rec)
         if val_acc > best_acc:
             best_epoch, best_acc = epoch, val_acc
-            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            # contiguous: ncps stores its wiring masks as transposed views, which safetensors refuses.
+            best_state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
         if progress:
             tqdm.write(f"{desc} epoch {epoch}/{epochs}: train loss {rec.train_loss:.4f} acc {rec.train_acc:.4f}"
                        f" | val loss {val_loss:.4f} acc {val_acc:.4f}")

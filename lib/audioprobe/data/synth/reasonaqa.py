@@ -57,7 +57,10 @@ def _row(taskname, subtype, c1: ClipMeta, c2: ClipMeta | None, question, answer)
 
 
 def _question(rng: np.random.Generator, clips: list[ClipMeta]) -> dict:
-    kind = rng.choice(["identify", "mcq", "presence", "compare_same", "compare_louder", "loudness", "duration"])
+    kinds = ["identify", "mcq", "presence", "compare_same", "compare_louder", "loudness", "duration"]
+    if len(clips) < 2:  # a one-clip split cannot pair two different clips
+        kinds = [k for k in kinds if not k.startswith("compare")]
+    kind = rng.choice(kinds)
     c1 = clips[int(rng.integers(len(clips)))]
     if kind == "identify":
         return _row("identify", "open", c1, None, "What is the main sound source in this audio?", c1.name)
@@ -71,8 +74,9 @@ def _question(rng: np.random.Generator, clips: list[ClipMeta]) -> dict:
         asked = c1.label if rng.random() < 0.5 else str(rng.choice([lab for lab in LABELS if lab != c1.label]))
         return _row("yes_no", "presence", c1, None, f"Is there {asked.replace('_', ' ')} in this recording?",
                     "yes" if asked == c1.label else "no")
-    c2 = clips[int(rng.integers(len(clips)))]
-    while c2.path == c1.path:
+    # Drawn before loudness/duration too (keeps the corpus bytes); skipped for a one-clip split.
+    c2 = clips[int(rng.integers(len(clips)))] if len(clips) > 1 else c1
+    while len(clips) > 1 and c2.path == c1.path:
         c2 = clips[int(rng.integers(len(clips)))]
     if kind == "compare_same":
         same = [c for c in clips if c.label == c1.label and c.path != c1.path]

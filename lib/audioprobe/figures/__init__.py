@@ -1,0 +1,1 @@
+"""PNG figures drawn with matplotlib (Agg), one module per experiment."""

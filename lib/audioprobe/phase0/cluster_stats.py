@@ -1,0 +1,168 @@
+"""Per-group sums of the normalised target Δx, accumulated in one pass over a split.
+
+A grouped sum of a (n, D) block is a sparse one-hot product (scipy CSR @ dense, ~0.8 s
+per million 512-d rows on this CPU; np.add.at and sort + reduceat were 10–20× slower),
+so the number of groupings per sample is what costs. Per scheme there are four:
+
+- atoms (speaker, cluster, slice flags): every VR of every slice and speaker, and the
+  train cluster means, are sums of atoms (float32: ~200 k atoms × 512 at full scale)
+- (cluster, flags) per-dim Σy²: the Gaussian entropies
+- (cluster, flags) of the random control's permuted ids
+- (confidence band, cluster): the confidence curve (bands of distance rank)
+
+Only samples in effective clusters (`cmap` >= 0) enter any group; excluded samples are
+only counted, per slice flag, so excluded mass is exact for every split and slice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from audioprobe.phase0.context import BLOCK_ROWS
+from audioprobe.phase0.target import iter_targets
+
+N_FLAGS = 4  # flag = 2·is_high_energy + is_medial
+
+
+def group_sum_into(acc: np.ndarray, keys: np.ndarray, y: np.ndarray, rows: np.ndarray | None = None) -> None:
+    """acc[g] += Σ_i y[rows[i]] over i with keys[i] = g (rows default: all of y, in order).
+
+    Only the groups present in `keys` are touched, and `rows` selects from y without
+    copying it (the product reads the selected rows in place).
+    """
+    if keys.size == 0:
+        return
+    cols = np.arange(keys.size) if rows is None else np.asarray(rows)
+    uniq, inv = np.unique(keys, return_inverse=True)
+    onehot = sp.csr_matrix((np.ones(keys.size, dtype=y.dtype), (inv, cols)), shape=(uniq.size, y.shape[0]))
+    acc[uniq] += onehot @ y
+
+
+def group_sum_f64(acc: np.ndarray, keys: np.ndarray, y: np.ndarray, rows: np.ndarray | None = None,
+                  chunk: int = 16384) -> None:
+    """group_sum_into with float64 products, casting `chunk` selected rows of y at a time.
+
+    For re-aggregating float32 atom sums: hundreds of atoms per group would otherwise
+    be summed in float32, and a whole-array cast would double the atoms' memory.
+    """
+    sel = np.arange(y.shape[0]) if rows is None else np.asarray(rows)
+    for a in range(0, sel.size, chunk):
+        group_sum_into(acc, keys[a : a + chunk], y[sel[a : a + chunk]].astype(np.float64))
+
+
+@dataclass
+class SchemeInput:
+    """One scheme's assignment of a split's samples (all arrays (n,), aligned to the split rows)."""
+
+    name: str
+    labels: np.ndarray  # cluster ids in [0, K)
+    random_labels: np.ndarray  # the random control's permuted ids
+    cmap: np.ndarray  # (K,) int: compact effective-cluster index, −1 = excluded
+    n_eff: int
+    bands: np.ndarray | None = None  # confidence band of included samples (−1 = excluded)
+    n_bands: int = 0
+
+
+@dataclass
+class SchemeStats:
+    """Accumulated group statistics of one scheme on one split."""
+
+    n_eff: int
+    atom_keys: np.ndarray  # (G,) int64: (speaker·n_eff + cluster)·4 + flag
+    atom_counts: np.ndarray  # (G,)
+    atom_sums: np.ndarray  # (G, D) float32
+    atom_sq: np.ndarray  # (G,) Σ||y||²
+    cf_sq_dims: np.ndarray  # (n_eff·4, D) Σ y² per dim
+    random_counts: np.ndarray  # (n_eff·4,)
+    random_sums: np.ndarray  # (n_eff·4, D)
+    random_sq: np.ndarray  # (n_eff·4,)
+    excluded: np.ndarray  # (4,) excluded samples per flag
+    totals: np.ndarray  # (4,) all samples per flag
+    band_counts: np.ndarray | None = None  # (B·n_eff,)
+    band_sums: np.ndarray | None = None  # (B·n_eff, D)
+    band_sq: np.ndarray | None = None  # (B·n_eff,)
+    n_bands: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def accumulate_split(
+    x: np.ndarray,
+    rows: np.ndarray,
+    flags: np.ndarray,
+    speakers: np.ndarray,
+    schemes: list[SchemeInput],
+    norm_mean: np.ndarray,
+    norm_std: np.ndarray,
+    block: int = BLOCK_ROWS,
+) -> dict[str, SchemeStats]:
+    """Return {scheme: SchemeStats} for one split in one pass over its normalised Δx.
+
+    `rows` must be sorted ascending; flags, speakers (int codes) and every scheme array
+    are aligned to it.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    flags = np.asarray(flags, dtype=np.int64)
+    speakers = np.asarray(speakers, dtype=np.int64)
+    d = x.shape[1]
+    state = {}
+    for s in schemes:
+        c = s.cmap[s.labels]
+        c_rand = s.cmap[s.random_labels]
+        inc = c >= 0
+        if not np.array_equal(inc.sum(), (c_rand >= 0).sum()):
+            raise AssertionError(f"{s.name}: random control changed the included mass")
+        atom = np.where(inc, (speakers * s.n_eff + c) * N_FLAGS + flags, -1)
+        atom_keys, atom_idx = np.unique(atom[inc], return_inverse=True)
+        atom_of = np.full(rows.size, -1, dtype=np.int64)
+        atom_of[inc] = atom_idx
+        g = atom_keys.size
+        st = SchemeStats(
+            n_eff=s.n_eff,
+            atom_keys=atom_keys,
+            atom_counts=np.bincount(atom_idx, minlength=g).astype(np.float64),
+            atom_sums=np.zeros((g, d), dtype=np.float32),
+            atom_sq=np.zeros(g),
+            cf_sq_dims=np.zeros((s.n_eff * N_FLAGS, d)),
+            random_counts=np.zeros(s.n_eff * N_FLAGS),
+            random_sums=np.zeros((s.n_eff * N_FLAGS, d)),
+            random_sq=np.zeros(s.n_eff * N_FLAGS),
+            excluded=np.bincount(flags[~inc], minlength=N_FLAGS).astype(np.int64),
+            totals=np.bincount(flags, minlength=N_FLAGS).astype(np.int64),
+        )
+        cf = np.where(inc, c * N_FLAGS + flags, -1)
+        rf = np.where(c_rand >= 0, c_rand * N_FLAGS + flags, -1)
+        st.random_counts += np.bincount(rf[rf >= 0], minlength=s.n_eff * N_FLAGS)
+        band = None
+        if s.bands is not None and s.n_bands > 0:
+            band = np.where(inc & (s.bands >= 0), s.bands.astype(np.int64) * s.n_eff + c, -1)
+            st.n_bands = s.n_bands
+            nb = s.n_bands * s.n_eff
+            st.band_counts = np.bincount(band[band >= 0], minlength=nb).astype(np.float64)
+            st.band_sums = np.zeros((nb, d))
+            st.band_sq = np.zeros(nb)
+        state[s.name] = (st, atom_of, cf, rf, band)
+
+    for i0, i1, y in iter_targets(x, rows, norm_mean, norm_std, block):
+        ysq = np.einsum("nd,nd->n", y, y, dtype=np.float64)
+        y2 = None
+        for st, atom_of, cf, rf, band in state.values():
+            a = atom_of[i0:i1]
+            m = np.flatnonzero(a >= 0)
+            group_sum_into(st.atom_sums, a[m], y, m)
+            st.atom_sq += np.bincount(a[m], weights=ysq[m], minlength=st.atom_sq.size)
+            if y2 is None:
+                y2 = y * y
+            group_sum_into(st.cf_sq_dims, cf[i0:i1][m], y2, m)
+            r = rf[i0:i1]
+            mr = np.flatnonzero(r >= 0)
+            group_sum_into(st.random_sums, r[mr], y, mr)
+            st.random_sq += np.bincount(r[mr], weights=ysq[mr], minlength=st.random_sq.size)
+            if band is not None:
+                b = band[i0:i1]
+                mb = np.flatnonzero(b >= 0)
+                group_sum_into(st.band_sums, b[mb], y, mb)
+                st.band_sq += np.bincount(b[mb], weights=ysq[mb], minlength=st.band_sq.size)
+    return {name: v[0] for name, v in state.items()}

@@ -1,0 +1,111 @@
+"""The phase0 PASS/FAIL rule applied to the flat metrics of phase0_metrics (EXPERIMENTS.md §2).
+
+PASS iff at least one scheme meets every criterion at the decision lag: VR < vr_max on
+train and eval; degradation < degradation_max; |VR_random − 1| <= random_tolerance on
+train and eval; VR <= slice_vr_max on the high-energy and medial slices (train and
+eval). VR here is `vr`, the origin's definition. Added guards: a criterion whose value
+is missing (every sample excluded, or an empty split/slice) fails — an all-excluded
+scheme can never pass — and, with `require_low_exclusion`, so does a scheme whose
+train or eval excluded mass is flagged (> phase0.metrics.excluded_mass_flag).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DecisionRule:
+    """Mirrors params phase0.decision."""
+
+    lag: int = 1
+    vr_max: float = 0.6
+    degradation_max: float = 0.20
+    random_tolerance: float = 0.05
+    slice_vr_max: float = 0.65
+    require_low_exclusion: bool = True
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One row of the decision matrix: a metric key under lag{L}.{scheme}. and its test."""
+
+    name: str
+    label: str
+    key: str
+    op: str  # "<", "<=", "abs1<=" (|v − 1| <=), "false" (flag must be False)
+    threshold: str  # DecisionRule field name, or "" for flags
+
+
+def criteria(rule: DecisionRule) -> list[Criterion]:
+    """Return the decision matrix rows, in report order."""
+    rows = [
+        Criterion("vr_train", "VR train (all)", "train.all.vr", "<", "vr_max"),
+        Criterion("vr_eval", "VR eval (all)", "eval.all.vr", "<", "vr_max"),
+        Criterion("degradation", "degradation eval vs train", "eval.all.degradation", "<", "degradation_max"),
+        Criterion("random_train", "random control VR train", "train.all.random_vr", "abs1<=", "random_tolerance"),
+        Criterion("random_eval", "random control VR eval", "eval.all.random_vr", "abs1<=", "random_tolerance"),
+        Criterion("high_energy_train", "VR high-energy train", "train.high_energy.vr", "<=", "slice_vr_max"),
+        Criterion("high_energy_eval", "VR high-energy eval", "eval.high_energy.vr", "<=", "slice_vr_max"),
+        Criterion("medial_train", "VR medial train", "train.medial.vr", "<=", "slice_vr_max"),
+        Criterion("medial_eval", "VR medial eval", "eval.medial.vr", "<=", "slice_vr_max"),
+    ]
+    if rule.require_low_exclusion:
+        rows += [
+            Criterion("exclusion_train", "excluded mass train", "train.all.excluded_flag", "false", ""),
+            Criterion("exclusion_eval", "excluded mass eval", "eval.all.excluded_flag", "false", ""),
+        ]
+    return rows
+
+
+def _check(op: str, value: Any, threshold: float | None) -> bool:
+    if value is None or isinstance(value, str):
+        return False
+    if op == "false":
+        return value is False
+    if isinstance(value, bool):
+        return False
+    v = float(value)
+    if op == "<":
+        return v < threshold
+    if op == "<=":
+        return v <= threshold
+    if op == "abs1<=":
+        return abs(v - 1.0) <= threshold
+    raise ValueError(f"unknown criterion op {op!r}")
+
+
+def decide(metrics: dict[str, Any], schemes: list[str], rule: DecisionRule) -> dict[str, Any]:
+    """Return the decision as a flat dict (numbers/strings/bools only) for metrics JSON.
+
+    Keys: decision ("PASS"/"FAIL"), pass, lag, passing_schemes (comma list), and per
+    scheme `<scheme>.pass`, `<scheme>.<criterion>` (bool) and `<scheme>.<criterion>_value`
+    (when the metric exists), plus the thresholds used.
+    """
+    out: dict[str, Any] = {"lag": rule.lag}
+    passing = []
+    for scheme in schemes:
+        prefix = f"lag{rule.lag}.{scheme}."
+        ok_all = True
+        for c in criteria(rule):
+            value = metrics.get(prefix + c.key)
+            thr = getattr(rule, c.threshold) if c.threshold else None
+            ok = _check(c.op, value, thr)
+            out[f"{scheme}.{c.name}"] = ok
+            if value is not None and not isinstance(value, str):
+                out[f"{scheme}.{c.name}_value"] = value
+            ok_all &= ok
+        n_inc = [metrics.get(f"{prefix}{split}.all.n_included") for split in ("train", "eval")]
+        out[f"{scheme}.has_samples"] = all(isinstance(v, int) and v > 0 for v in n_inc)
+        ok_all &= out[f"{scheme}.has_samples"]
+        out[f"{scheme}.pass"] = ok_all
+        if ok_all:
+            passing.append(scheme)
+    out["pass"] = bool(passing)
+    out["decision"] = "PASS" if passing else "FAIL"
+    out["passing_schemes"] = ",".join(passing)
+    out["schemes"] = ",".join(schemes)
+    for name in ("vr_max", "degradation_max", "random_tolerance", "slice_vr_max", "require_low_exclusion"):
+        out[f"rule.{name}"] = getattr(rule, name)
+    return out

@@ -1,0 +1,90 @@
+"""conditioning_fit: PCA / k-means / quartile bins fitted on train speakers, and every assignment.
+
+Writes data/phase0/conditioning/: `target_norm.safetensors` (Δx mean/std of train rows),
+`lag{L}.safetensors` (fitted arrays), `lag{L}_assignments.safetensors` (per split: target
+rows, and per scheme the cluster ids, assignment distances and the random control's
+permuted ids) and `fit.json` (settings, subsample sizes, k-means and PCA summaries).
+No pickles: the eval side only ever transforms and assigns with these arrays.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import typer
+import zarr
+from safetensors.numpy import save_file
+
+from audioprobe import params
+from audioprobe.atomic import atomic_dir, write_json
+from audioprobe.errors import DataError
+from audioprobe.phase0.conditioning import SPLITS, FitSettings, fit_and_assign, n_clusters
+from audioprobe.phase0.target import fit_delta_norm
+from stages._run import run
+
+app = typer.Typer(add_completion=False)
+
+
+def split_rows(frames: pl.DataFrame) -> dict[str, np.ndarray]:
+    """Return {split: sorted target rows} for the splits present in the frames table."""
+    out = {}
+    for split in SPLITS:
+        rows = np.sort(frames.filter(pl.col("split") == split)["row"].to_numpy().astype(np.int64))
+        if rows.size:
+            out[split] = rows
+    return out
+
+
+@app.command()
+def main(
+    latents: Path = typer.Option(Path("data/phase0/latents.zarr"), help="latents stage store"),
+    frames: Path = typer.Option(Path("data/phase0/phase0_frames.parquet"), help="frames stage index"),
+    out: Path = typer.Option(Path("data/phase0/conditioning"), help="output folder"),
+    seed: int = typer.Option(42, help="global seed (params.yaml `seed`)"),
+    params_file: Path = typer.Option(Path("params.yaml"), "--params"),
+) -> None:
+    ctx = params.load_group("phase0.context", params_file)
+    cfg = params.load_group("phase0.conditioning", params_file)
+    settings = FitSettings(
+        window=ctx.window, schemes=tuple(cfg.schemes), mean_vq_k=cfg.mean_vq_k,
+        pca_components=cfg.pca_components, pca_vq_k=cfg.pca_vq_k, kmeans_n_init=cfg.kmeans_n_init,
+        kmeans_max_iter=cfg.kmeans_max_iter, kmeans_fit_samples=cfg.kmeans_fit_samples,
+        pca_fit_samples=cfg.pca_fit_samples, seed=seed,
+    )
+    table = pl.read_parquet(frames, columns=["row", "split"])
+    rows = split_rows(table)
+    if "train" not in rows:
+        raise DataError(f"{frames}: no train-split rows; rerun `dvc repro frames`")
+    first = min(int(r[0]) for r in rows.values())
+    if first < ctx.window - 1 + max(ctx.lags):
+        raise DataError(f"{frames}: row {first} has no full context for window {ctx.window} and lags "
+                        f"{ctx.lags}; the frames stage ran with other phase0.context params — rerun it")
+    x = np.asarray(zarr.open_group(str(latents), mode="r")["x"][:], dtype=np.float32)  # (N, D)
+    mean, std = fit_delta_norm(x, rows["train"])
+    info = {"seed": seed, "window": ctx.window, "lags": list(ctx.lags), "schemes": list(settings.schemes),
+            "n_clusters": {s: n_clusters(s, settings) for s in settings.schemes},
+            "kmeans": {"init": "k-means++", "n_init": cfg.kmeans_n_init, "max_iter": cfg.kmeans_max_iter},
+            "rows": {s: int(r.size) for s, r in rows.items()}, "dim": int(x.shape[1]), "per_lag": {}}
+    with atomic_dir(out) as tmp:
+        save_file({"mean": mean, "std": std}, str(tmp / "target_norm.safetensors"))
+        for lag in ctx.lags:
+            tensors, lag_info, asg = fit_and_assign(x, rows, lag, settings)
+            save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp / f"lag{lag}.safetensors"))
+            arrays = {f"{s}.rows": r for s, r in rows.items()}
+            for scheme, per_split in asg.items():
+                for split, (ids, dist, rnd) in per_split.items():
+                    arrays[f"{scheme}.{split}.labels"] = ids
+                    arrays[f"{scheme}.{split}.distance"] = dist
+                    arrays[f"{scheme}.{split}.random_labels"] = rnd.astype(np.int32)
+            save_file(arrays, str(tmp / f"lag{lag}_assignments.safetensors"))
+            info["per_lag"][str(lag)] = lag_info
+            typer.echo(f"conditioning_fit: lag {lag} fitted {', '.join(settings.schemes)} on "
+                       f"{rows['train'].size} train contexts (k-means on {lag_info['kmeans_fit_samples']})")
+        write_json(tmp / "fit.json", info)
+    typer.echo(f"conditioning_fit: -> {out}")
+
+
+if __name__ == "__main__":
+    run(app)

@@ -1,0 +1,46 @@
+"""kws feature cache on the real Speech Commands fixtures: shapes, labels, splits, values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from audioprobe.audio.mel import log_mel
+from audioprobe.data.speech_commands import list_clips, load_clip
+from audioprobe.errors import DataError
+from audioprobe.features.kws_mel import SPLITS, load_feature_cache, n_frames, write_feature_cache
+
+
+@pytest.fixture(scope="module")
+def sc_root(fixtures_dir):
+    return fixtures_dir / "speech_commands"
+
+
+def test_cache_round_trip_on_real_clips(sc_root, tmp_path):
+    all_clips = list_clips(sc_root)
+    # a few clips of every split, across several words
+    clips = [c for s in SPLITS for c in [c for c in all_clips if c.split == s][:5]]
+    meta = write_feature_cache(sc_root, clips, tmp_path, n_mels=80, n_fft=400, hop=160,
+                               batch_size=4, progress=False)
+    cache = load_feature_cache(tmp_path)
+    assert cache.features.shape == (15, 101, 80) and cache.features.dtype == np.float32
+    assert meta["split_counts"] == {"train": 5, "validation": 5, "test": 5}
+    assert cache.relpaths == [c.relpath for c in clips]
+    assert [cache.words[i] for i in cache.labels] == [c.word for c in clips]
+    assert cache.words == sorted(set(cache.words))  # official words, in WORDS order
+    for i in (0, 7, 14):
+        expected = log_mel(torch.from_numpy(load_clip(sc_root, clips[i].relpath)), 16000)
+        np.testing.assert_allclose(cache.features[i], expected.numpy(), rtol=0, atol=1e-5)
+    x, y = cache.tensors("test", limit=3)
+    assert x.shape == (3, 101, 80) and y.dtype == torch.int64
+    assert list(cache.indices("validation")) == [5, 6, 7, 8, 9]
+
+
+def test_frames_per_second():
+    assert n_frames(160) == 101
+
+
+def test_missing_cache_names_the_stage(tmp_path):
+    with pytest.raises(DataError, match="kws_features"):
+        load_feature_cache(tmp_path)
