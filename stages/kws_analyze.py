@@ -58,7 +58,7 @@ def main(
     kws = params.load(params_file).kws
     cfg, mcfg = kws.analyze, kws.model
     cache = load_feature_cache(features)
-    held_x, _ = cache.tensors("test", limit=cfg.clips)  # first N test clips, sorted by relpath
+    held_x, held_y = cache.tensors(cache.held_out(cfg.clips))  # fixed set: first N test clips by file name
     if held_x.shape[0] == 0:
         raise DataError(f"{features}: the test split is empty; no held-out clips to analyse")
     torch.set_num_threads(kws.train.threads)
@@ -92,7 +92,7 @@ def main(
         **flat_provenance("model", {
             "cfc_impl": mcfg.cfc_impl, "wiring": mcfg.wiring, "norm_preserve": mcfg.lif.norm_preserve,
             "n_layer": mcfg.n_layer, "n_embd": mcfg.n_embd, "units": mcfg.units,
-            "n_params_lif": runs[-1].result["n_params"],
+            **{f"n_params.{r.condition}": r.result["n_params"] for r in runs},
         }),
         "train.epochs": kws.train.epochs,
         "train.replicas": len(kws.train.replicas),
@@ -101,6 +101,7 @@ def main(
         "data.n_validation": cache.meta["split_counts"]["validation"],
         "data.n_test": cache.meta["split_counts"]["test"],
         "analyze.clips": int(held_x.shape[0]),
+        "analyze.words": len(set(held_y.tolist())),
         "chance_acc": 1.0 / n_classes,
         **kws_metrics(runs),
     }

@@ -67,11 +67,12 @@ def main(
 
     out = out or Path("data/kws/runs") / run_name
     with atomic_dir(out) as tmp:
-        save_file(
-            result.best_state, str(tmp / "model.safetensors"),
-            metadata={"condition": condition, "replica": str(replica), "seed": str(seed),
-                      "torch_seed": str(torch_seed), "epoch": str(result.best_epoch)},
-        )
+        # One metadata key: safetensors writes several keys in hash-map order, which would
+        # make the checkpoint's sha256 differ between two bit-identical runs.
+        run_info = {"condition": condition, "replica": replica, "seed": seed, "torch_seed": torch_seed,
+                    "epoch": result.best_epoch}
+        save_file(result.best_state, str(tmp / "model.safetensors"),
+                  metadata={"audioprobe.kws_run": json.dumps(run_info, sort_keys=True)})
         with open(tmp / "history.csv", "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=[fld.name for fld in dataclasses.fields(result.history[0])])
             w.writeheader()

@@ -44,3 +44,16 @@ def test_frames_per_second():
 def test_missing_cache_names_the_stage(tmp_path):
     with pytest.raises(DataError, match="kws_features"):
         load_feature_cache(tmp_path)
+
+
+def test_held_out_set_mixes_words_and_is_fixed(sc_root, tmp_path):
+    clips = [c for c in list_clips(sc_root) if c.split == "test"][:40]
+    write_feature_cache(sc_root, clips, tmp_path, n_mels=80, n_fft=400, hop=160, progress=False)
+    cache = load_feature_cache(tmp_path)
+    held = cache.held_out(10)
+    names = [cache.relpaths[i].rsplit("/", 1)[-1] for i in held]
+    assert names == sorted(names) and len(held) == 10
+    assert len({cache.labels[i] for i in held}) > len({cache.labels[i] for i in range(10)})
+    assert list(cache.held_out(10)) == list(held)
+    x, y = cache.tensors(held)
+    assert x.shape == (10, 101, 80) and y.tolist() == [int(cache.labels[i]) for i in held]

@@ -64,3 +64,43 @@ def test_empty_split_is_rejected():
     with pytest.raises(ValueError, match="non-empty"):
         train(model, param_groups(model, 0.0), _data(6, 0), empty, epochs=1, batch_size=4, lr=1e-3,
               grad_clip=1.0, eval_batch_size=4, seed=0, device=torch.device("cpu"), progress=False)
+
+
+def test_train_stage_outputs_are_bit_identical(fixtures_dir, tmp_path):
+    """Two runs of the kws_train stage, same seed: identical checkpoint bytes, history, predictions."""
+    import json
+    import subprocess
+    import sys
+
+    import yaml
+
+    from audioprobe.data.speech_commands import list_clips
+    from audioprobe.features.kws_mel import SPLITS, write_feature_cache
+    from conftest import REPO, deep_update
+
+    root = fixtures_dir / "speech_commands"
+    clips = [c for s in SPLITS for c in [c for c in list_clips(root) if c.split == s][:6]]
+    feats = tmp_path / "features"
+    feats.mkdir()
+    meta = write_feature_cache(root, clips, feats, n_mels=80, n_fft=400, hop=160, progress=False)
+    meta["data"] = {"source": "path", "sha256": "0" * 64}
+    (feats / "meta.json").write_text(json.dumps(meta))
+    params = deep_update(yaml.safe_load((REPO / "params.yaml").read_text()), {"kws": {
+        "model": {"n_embd": 8, "n_layer": 2, "mlp_hidden": 16, "units": 11},
+        "train": {"replicas": [0], "epochs": 2, "batch_size": 4}}})
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    outs = []
+    for i in range(2):
+        out = tmp_path / f"run{i}"
+        subprocess.run(
+            [sys.executable, "-m", "stages.kws_train", "--condition", "lif", "--replica", "0", "--seed", "42",
+             "--features", str(feats), "--out", str(out), "--params", str(tmp_path / "params.yaml"),
+             "--no-progress"],
+            cwd=REPO, check=True, capture_output=True,
+        )
+        outs.append(out)
+    for name in ("model.safetensors", "history.csv", "test_predictions.csv"):
+        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
+    a, b = (json.loads((o / "result.json").read_text()) for o in outs)
+    a.pop("train_seconds"), b.pop("train_seconds")
+    assert a == b and a["epochs"] == 2 and a["norm_preserve"] is False and a["cfc_impl"] == "fast"

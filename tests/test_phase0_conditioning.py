@@ -49,7 +49,7 @@ def test_same_seed_gives_identical_centroids_assignments_and_metrics(data):
         np.testing.assert_array_equal(t1[k], t2[k], err_msg=k)
     for scheme in a1:
         for split in a1[scheme]:
-            for u, v in zip(a1[scheme][split], a2[scheme][split]):
+            for u, v in zip(a1[scheme][split], a2[scheme][split], strict=False):
                 np.testing.assert_array_equal(u, v)
     assert flatten("", r1.metrics) == flatten("", r2.metrics)
     assert i1["kmeans_fit_samples"] == 1500 and i1["pca"]["fit_samples"] == 2000
@@ -76,7 +76,7 @@ def test_fits_never_see_eval_or_heldout_speakers(data, poison):
     t, _ = fit_lag(x, rows["train"], 2, SMALL)
     for k in clean_t:
         np.testing.assert_array_equal(t[k], clean_t[k], err_msg=k)
-    for a, b in zip(fit_delta_norm(x, rows["train"]), clean_norm):
+    for a, b in zip(fit_delta_norm(x, rows["train"]), clean_norm, strict=False):
         np.testing.assert_array_equal(a, b)
     _, _, asg = fit_and_assign(x, rows, 2, SMALL)
     for scheme in asg:

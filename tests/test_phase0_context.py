@@ -80,7 +80,7 @@ def test_window_means_and_scores_equal_the_explicit_windows(lag, block):
         projected = (x[lo:hi] @ proj).reshape(hi - lo, WINDOW, 4)
         got_scores[i0:i1] = block_window_scores(projected, rows[i0:i1], lo, lag, WINDOW, offset)
     assert spans[0][0] == 0 and spans[-1][1] == rows.size
-    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False))
     np.testing.assert_allclose(got_means, means, rtol=1e-6)
     expect_scores = (windows.astype(np.float64) - mean) @ comp.T.astype(np.float64)
     np.testing.assert_allclose(got_scores, expect_scores, rtol=1e-4, atol=1e-2)

@@ -103,8 +103,10 @@ def test_phase0_on_real_librispeech_fixtures(temp_repo, fixtures_dir):
     temp_repo.run("dvc", "repro", "phase0_report")
     metrics, decision, _ = _check_outputs(temp_repo.root)
     assert metrics["latents.data.source"] == "path"
-    speakers = metrics["speakers.train"] + metrics["speakers.eval"]
-    assert speakers >= 85  # ~90 real speakers across test-clean, test-other, train-clean-100
+    index = pl.read_parquet(temp_repo.root / "data/phase0/latents_index.parquet")
+    assert set(index["subset"].unique()) == {"test-clean", "test-other", "train-clean-100"}
+    frames = pl.read_parquet(temp_repo.root / "data/phase0/phase0_frames.parquet")
+    assert frames["speaker_id"].n_unique() >= 85  # ~90 real speakers, every one with frames
     assert metrics["speakers.eval"] >= 15  # the spec's 51/251 share of the real speakers
     assert metrics["rows.eval"] > 0 and metrics["rows.heldout"] > 0
     assert abs(metrics["lag1.mean_vq64.train.all.random_vr"] - 1.0) <= 0.05

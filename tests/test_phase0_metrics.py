@@ -20,7 +20,7 @@ FIT = FitSettings(mean_vq_k=12, pca_components=3, pca_vq_k=40, kmeans_n_init=2,
 @pytest.fixture(scope="module")
 def run():
     d = synthetic_latents(16000, 12, 24, seed=5)
-    settings = MetricSettings(min_cluster_train_samples=60, min_speaker_samples=10)
+    settings = MetricSettings(min_cluster_train_samples=150, min_speaker_samples=10)
     splits = split_data(d, settings.medial_pos_frac)
     _, _, asg = fit_and_assign(d.x, {s: v.rows for s, v in splits.items()}, 1, FIT)
     mean, std = fit_delta_norm(d.x, splits["train"].rows)

@@ -170,7 +170,7 @@ class KwsTrain(Strict):
 
 
 class KwsAnalyze(Strict):
-    """kws_analyze stage: organisation metrics on the first `clips` test clips (sorted by path)."""
+    """kws_analyze stage: organisation metrics on the first `clips` test clips (by file name)."""
 
     clips: int = Field(512, ge=1)
     batch_size: int = Field(128, ge=1, le=65536)
@@ -332,16 +332,32 @@ class Params(Strict):
     phase0: Phase0 = Phase0()
 
 
+def _field_path(loc: tuple) -> tuple:
+    """Drop pydantic's union-member tags ('str', 'list[str]', ...) that are not params keys."""
+    out: list = []
+    model: type[BaseModel] | None = Params
+    for part in loc:
+        if isinstance(part, str) and (model is None or part not in model.model_fields):
+            continue  # a union tag past a leaf, not a key
+        out.append(part)
+        field = model.model_fields.get(str(part)) if model is not None else None
+        ann = field.annotation if field is not None else None
+        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+    return tuple(out)
+
+
 def _format_error(err: dict[str, Any], source: str) -> str:
-    key = ".".join(str(p) for p in err["loc"]) or "<root>"
     kind = err["type"]
-    got = err.get("input")
     if kind == "extra_forbidden":
+        key = ".".join(str(p) for p in err["loc"])
         parent_model = _model_at(Params, err["loc"][:-1])
         allowed = ", ".join(parent_model.model_fields) if parent_model else "see the schema"
         return f"{source}: unknown key '{key}'; allowed keys here: {allowed}"
+    key = ".".join(str(p) for p in _field_path(err["loc"])) or "<root>"
     msg = err["msg"][0].lower() + err["msg"][1:]
-    return f"{source}: {key} {msg.removeprefix('input ')}, got {got!r}"
+    if kind == "value_error":  # a cross-field check: its message already says what is wrong
+        return f"{source}: {key}: {msg.removeprefix('value error, ')}"
+    return f"{source}: {key} {msg.removeprefix('input ')}, got {err.get('input')!r}"
 
 
 def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:

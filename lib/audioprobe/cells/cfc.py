@@ -226,18 +226,17 @@ class FastCfC(nn.Module):
             for l in range(a, b + 1):
                 cell = layers[l]
                 H = layout.layer_sizes[l]
-                w4 = torch.cat([cell.ff1.weight, cell.ff2.weight, cell.time_a.weight, cell.time_b.weight])  # (4H, in)
-                b4 = torch.cat([cell.ff1.bias, cell.ff2.bias, cell.time_a.bias, cell.time_b.bias])  # (4H,)
-                # tanh(z) = 2·sigmoid(2z) − 1 puts a 2 on ff1/ff2 (and their mask); the gate
-                # is time_a·ts + time_b. One constant factor per entry, built without grad.
-                with torch.no_grad():
-                    f = b4.new_tensor([2.0, 2.0, ts, 1.0]).repeat_interleave(H)  # (4H,)
-                    mask = cell.sparsity_mask if cell.sparsity_mask is not None else w4.new_ones(H, w4.shape[1])
-                    fw = torch.cat([mask, mask, w4.new_ones(2 * H, w4.shape[1])]) * f[:, None]  # (4H, in)
-                w4 = (w4 * fw).view(4, H, -1)  # (4, H, in)
-                b4 = (b4 * f).view(4, H)  # (4, H)
-                w3 = torch.cat([w4[:2], (w4[2] + w4[3])[None]])  # (3, H, in) heads s1, s2, gate
-                b3 = torch.cat([b4[:2], (b4[2] + b4[3])[None]])  # (3, H)
+                # tanh(z) = 2·sigmoid(2z) − 1 puts a 2 on ff1/ff2 (masked once here); the gate
+                # preactivation time_a·ts + time_b is one weight.
+                w12 = torch.cat([cell.ff1.weight, cell.ff2.weight])  # (2H, in)
+                if cell.sparsity_mask is not None:
+                    w12 = w12 * (2.0 * cell.sparsity_mask).repeat(2, 1)
+                else:
+                    w12 = 2.0 * w12
+                w_gate = torch.add(cell.time_b.weight, cell.time_a.weight, alpha=ts)
+                w3 = torch.cat([w12, w_gate]).view(3, H, -1)  # (3, H, in) heads s1, s2, gate
+                b_gate = torch.add(cell.time_b.bias, cell.time_a.bias, alpha=ts)
+                b3 = torch.cat([2.0 * cell.ff1.bias, 2.0 * cell.ff2.bias, b_gate]).view(3, H)  # (3, H)
                 n_x = I if l == 0 else 0  # columns that take raw x rather than a state h
                 w_m = w3[:, :, n_x:]
                 if l == 0:

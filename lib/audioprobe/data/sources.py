@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sys
 import tarfile
 import urllib.request
 import zipfile
@@ -94,7 +95,10 @@ def write_url(name: str, cfg, out: Path) -> dict:
     except OSError as exc:
         raise DataError(f"data.{name}.url: download failed ({exc}); check the network or use source: path") from None
     digest = sha256_file(archive)
-    if cfg.sha256 and digest != cfg.sha256.lower():
+    if not cfg.sha256:
+        print(f"warning: data.{name}.sha256 is empty, so the archive was not verified; "
+              f"its sha256 is {digest}: pin it in params.yaml", file=sys.stderr)
+    elif digest != cfg.sha256.lower():
         raise DataError(f"data.{name}.url: sha256 {digest} does not match data.{name}.sha256 {cfg.sha256}")
     extract(archive, out)
     shutil.rmtree(archive.parent)

@@ -104,9 +104,20 @@ class FeatureCache:
         """Row indices of one split, ascending (= sorted by relpath)."""
         return np.flatnonzero(self.split == SPLITS.index(split))
 
-    def tensors(self, split: str, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return (features [n, frames, n_mels] float32, labels [n] int64) of one split in memory."""
-        idx = self.indices(split)[:limit]
+    def held_out(self, limit: int) -> np.ndarray:
+        """Row indices of the first `limit` test clips ordered by (file name, relpath).
+
+        File names start with the speaker hash, so this fixed set mixes words and speakers;
+        ordering by relpath (word folder first) would fill it from the first few words.
+        """
+        idx = self.indices("test")
+        order = sorted(idx, key=lambda i: (self.relpaths[i].rsplit("/", 1)[-1], self.relpaths[i]))
+        return np.asarray(order[:limit], dtype=np.int64)
+
+    def tensors(self, split: str | np.ndarray, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return (features [n, frames, n_mels] float32, labels [n] int64) in memory, of one
+        split (ascending rows) or of the given row indices."""
+        idx = (self.indices(split) if isinstance(split, str) else np.asarray(split))[:limit]
         x = torch.from_numpy(np.ascontiguousarray(self.features[idx]))  # (n, frames, n_mels)
         y = torch.from_numpy(self.labels[idx].astype(np.int64))
         return x, y

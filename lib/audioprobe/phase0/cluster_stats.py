@@ -21,10 +21,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from audioprobe.phase0.context import BLOCK_ROWS
 from audioprobe.phase0.target import iter_targets
 
 N_FLAGS = 4  # flag = 2·is_high_energy + is_medial
+# Larger blocks than the context passes: a block touches up to (bands × clusters) output
+# rows per scheme, so small blocks spend their time updating accumulators, not reading y.
+METRIC_BLOCK_ROWS = 16384
 
 
 def group_sum_into(acc: np.ndarray, keys: np.ndarray, y: np.ndarray, rows: np.ndarray | None = None) -> None:
@@ -96,7 +98,7 @@ def accumulate_split(
     schemes: list[SchemeInput],
     norm_mean: np.ndarray,
     norm_std: np.ndarray,
-    block: int = BLOCK_ROWS,
+    block: int = METRIC_BLOCK_ROWS,
 ) -> dict[str, SchemeStats]:
     """Return {scheme: SchemeStats} for one split in one pass over its normalised Δx.
 

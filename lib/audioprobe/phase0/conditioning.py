@@ -24,6 +24,7 @@ import numpy as np
 import sklearn
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
+from threadpoolctl import threadpool_limits
 
 from audioprobe.errors import DataError
 from audioprobe.phase0.context import (
@@ -80,13 +81,17 @@ def fit_kmeans(points: np.ndarray, k: int, settings: FitSettings, seed: int, wha
             f"{what}: k-means with K={k} needs at least {k} train contexts, got {points.shape[0]}; "
             "use more data or lower the K in params.yaml phase0.conditioning"
         )
-    km = KMeans(
-        n_clusters=k,
-        init="k-means++",
-        n_init=settings.kmeans_n_init,
-        max_iter=settings.kmeans_max_iter,
-        random_state=seed,
-    ).fit(points)
+    # One BLAS thread: k-means++ seeding runs many tiny (2 + log K) × n distance products,
+    # where a second OpenBLAS thread cost 10× on a busy 2-core box (1.6 s → 17 s per init);
+    # Lloyd's iterations parallelise with OpenMP and already pin BLAS to one thread.
+    with threadpool_limits(limits=1, user_api="blas"):
+        km = KMeans(
+            n_clusters=k,
+            init="k-means++",
+            n_init=settings.kmeans_n_init,
+            max_iter=settings.kmeans_max_iter,
+            random_state=seed,
+        ).fit(points)
     info = {
         "k": int(k),
         "fit_samples": int(points.shape[0]),

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from audioprobe.metrics.gaussian_entropy import entropy_reduction
-from audioprobe.metrics.variance_ratio import sse_around, sse_total, variance_ratio, variance_ratio_around
+from audioprobe.metrics.variance_ratio import variance_ratio, variance_ratio_around
 from audioprobe.phase0.cluster_stats import (
     N_FLAGS,
     SchemeInput,
@@ -116,18 +116,31 @@ def _decode_atoms(st: SchemeStats) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return pair // st.n_eff, pair % st.n_eff, flag  # speaker, cluster, flag
 
 
-def slice_stats(st: SchemeStats, flags: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Return per-cluster (counts, sums (Ke, D), Σ||y||², Σy² per dim (Ke, D)) over one slice."""
-    spk, clu, flag = _decode_atoms(st)
-    m = np.isin(flag, flags)
+def cluster_flag_stats(st: SchemeStats) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (counts (Ke, 4), sums (Ke, 4, D) float64, Σ||y||² (Ke, 4)) summed over speakers."""
+    _, clu, flag = _decode_atoms(st)
+    key = clu * N_FLAGS + flag
+    g = st.n_eff * N_FLAGS
     d = st.atom_sums.shape[1]
-    counts = np.bincount(clu[m], weights=st.atom_counts[m], minlength=st.n_eff)
-    sq = np.bincount(clu[m], weights=st.atom_sq[m], minlength=st.n_eff)
-    sums = np.zeros((st.n_eff, d))
-    sel = np.flatnonzero(m)
-    group_sum_f64(sums, clu[sel], st.atom_sums, sel)
-    sq_dims = st.cf_sq_dims.reshape(st.n_eff, N_FLAGS, d)[:, list(flags)].sum(axis=1)
-    return counts, sums, sq, sq_dims
+    sums = np.zeros((g, d))
+    group_sum_f64(sums, key, st.atom_sums)
+    counts = np.bincount(key, weights=st.atom_counts, minlength=g)
+    sq = np.bincount(key, weights=st.atom_sq, minlength=g)
+    return counts.reshape(st.n_eff, N_FLAGS), sums.reshape(st.n_eff, N_FLAGS, d), sq.reshape(st.n_eff, N_FLAGS)
+
+
+def slice_stats(
+    st: SchemeStats, flags: tuple[int, ...], cf: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return per-cluster (counts, sums (Ke, D), Σ||y||², Σy² per dim (Ke, D)) over one slice.
+
+    `cf` = cluster_flag_stats(st), passed in when several slices are read.
+    """
+    counts, sums, sq = cluster_flag_stats(st) if cf is None else cf
+    f = list(flags)
+    d = st.atom_sums.shape[1]
+    sq_dims = st.cf_sq_dims.reshape(st.n_eff, N_FLAGS, d)[:, f].sum(axis=1)
+    return counts[:, f].sum(axis=1), sums[:, f].sum(axis=1), sq[:, f].sum(axis=1), sq_dims
 
 
 def random_slice_stats(st: SchemeStats, flags: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -224,16 +237,18 @@ def evaluate_lag(
 
     for name in schemes:
         st_train = stats[name]["train"]
-        tc, ts, _, _ = slice_stats(st_train, SLICES["all"])
+        cf_train = cluster_flag_stats(st_train)
+        tc, ts, _, tsq = slice_stats(st_train, SLICES["all"], cf_train)
         train_means = ts / np.maximum(tc, 1)[:, None]  # (Ke, D); every effective cluster has train samples
         rc, rs, _ = random_slice_stats(st_train, SLICES["all"])
         random_means = rs / np.maximum(rc, 1)[:, None]
         m = result.metrics[name]
         for split in splits:
             st = stats[name][split]
+            cf = cf_train if split == "train" else cluster_flag_stats(st)
             m[split] = {}
             for sl, fl in SLICES.items():
-                counts, sums, sq, sq_dims = slice_stats(st, fl)
+                counts, sums, sq, sq_dims = slice_stats(st, fl, cf)
                 n_all = int(st.totals[list(fl)].sum())
                 n_exc = int(st.excluded[list(fl)].sum())
                 exc = n_exc / n_all if n_all else None
@@ -279,15 +294,15 @@ def evaluate_lag(
                                else (ev[key] - tr[key]) / tr[key])
         # Diagnostics for plots: per effective cluster, train count, mean per-dim variance,
         # and the 2-D PCA of the cluster mean Δx.
-        _, _, _, tsq = slice_stats(st_train, SLICES["all"])
         var = tsq / np.maximum(tc, 1)[:, None] - train_means**2
         diag = result.clusters[name]
         diag["eff_train_counts"] = tc
         diag["eff_variance"] = var.mean(axis=1) if var.size else np.zeros(0)
         diag["eff_mean_pca2"] = _pca2(train_means)
         if "eval" in stats[name]:
-            ec, _, _, _ = slice_stats(stats[name]["eval"], SLICES["all"])
-            diag["eff_eval_counts"] = ec
+            st_eval = stats[name]["eval"]
+            diag["eff_eval_counts"] = np.bincount(_decode_atoms(st_eval)[1], weights=st_eval.atom_counts,
+                                                  minlength=st_eval.n_eff)
     return result
 
 

@@ -65,7 +65,7 @@ def render_report(metrics: dict[str, Any], decision: dict[str, Any], schemes: li
     lines.append(f"{'scheme passes':<44}" + "".join(f"{_fmt(decision.get(f'{s}.pass')):>{width}}" for s in schemes))
     lines.append("(x = criterion not met; n/a = undefined, e.g. every sample excluded: counts as not met)")
 
-    lines += ["", "Supporting numbers (lag %d)" % lag, ""]
+    lines += ["", f"Supporting numbers (lag {lag})", ""]
     rows = [
         ("eval VR around train means", "eval.all.vr_train_means"),
         ("heldout VR (same speakers)", "heldout.all.vr"),
@@ -83,8 +83,8 @@ def render_report(metrics: dict[str, Any], decision: dict[str, Any], schemes: li
     ]
     for label, key in rows:
         lines.append(f"{label:<44}" + "".join(f"{_fmt(metrics.get(f'lag{lag}.{s}.{key}')):>{width}}" for s in schemes))
-    flagged = [s for s in schemes
-               if metrics.get(f"lag{lag}.{s}.train.all.excluded_flag") or metrics.get(f"lag{lag}.{s}.eval.all.excluded_flag")]
+    flagged = [s for s in schemes if any(metrics.get(f"lag{lag}.{s}.{split}.all.excluded_flag")
+                                         for split in ("train", "eval"))]
     if flagged:
         lines.append(f"FLAG: excluded mass above {metrics.get('settings.excluded_mass_flag', 0.1):.0%} for "
                      f"{', '.join(flagged)} (clusters with < {metrics.get('settings.min_cluster_train_samples')} "
@@ -140,10 +140,12 @@ def _empty(ax) -> None:
             transform=ax.transAxes, fontsize=9, color="#cc3311")
 
 
-def plot_cluster_sizes(clusters: dict[str, np.ndarray], schemes: list[str], min_count: int, lag: int, path: Path) -> None:
+def plot_cluster_sizes(
+    clusters: dict[str, np.ndarray], schemes: list[str], min_count: int, lag: int, path: Path
+) -> None:
     """Histogram of train samples per non-empty cluster (log x), with the effective-cluster cut."""
     fig, axes = _grid(len(schemes))
-    for ax, s in zip(axes, schemes):
+    for ax, s in zip(axes, schemes, strict=True):
         c = clusters.get(f"{s}.train_counts", np.zeros(0))
         c = c[c > 0]
         if c.size:
@@ -161,7 +163,7 @@ def plot_cluster_sizes(clusters: dict[str, np.ndarray], schemes: list[str], min_
 def plot_cluster_variance(clusters: dict[str, np.ndarray], schemes: list[str], lag: int, path: Path) -> None:
     """Per effective cluster: mean per-dim variance of normalised Δx vs its train size."""
     fig, axes = _grid(len(schemes))
-    for ax, s in zip(axes, schemes):
+    for ax, s in zip(axes, schemes, strict=True):
         n = clusters.get(f"{s}.eff_train_counts", np.zeros(0))
         v = clusters.get(f"{s}.eff_variance", np.zeros(0))
         ax.scatter(n, v, s=8, alpha=0.6, color="#228833")
@@ -180,7 +182,7 @@ def plot_cluster_variance(clusters: dict[str, np.ndarray], schemes: list[str], l
 def plot_cluster_means(clusters: dict[str, np.ndarray], schemes: list[str], lag: int, path: Path) -> None:
     """2-D PCA of the effective clusters' mean Δx, marker area ∝ train count."""
     fig, axes = _grid(len(schemes))
-    for ax, s in zip(axes, schemes):
+    for ax, s in zip(axes, schemes, strict=True):
         xy = clusters.get(f"{s}.eff_mean_pca2", np.zeros((0, 2))).reshape(-1, 2)
         n = clusters.get(f"{s}.eff_train_counts", np.zeros(0))
         if xy.shape[0]:
@@ -197,7 +199,7 @@ def plot_confidence(curve, schemes: list[str], lag: int, path: Path) -> None:
     """VR of the top-q % most confident assignments (solid: train means; dashed: re-estimated)."""
     fig, axes = _grid(len(schemes))
     colors = {"train": "#4477aa", "heldout": "#228833", "eval": "#cc3311"}
-    for ax, s in zip(axes, schemes):
+    for ax, s in zip(axes, schemes, strict=True):
         drawn = False
         for split, color in colors.items():
             d = [r for r in curve if r["scheme"] == s and r["split"] == split and r["lag"] == lag
@@ -222,7 +224,7 @@ def plot_speakers(speakers, schemes: list[str], lag: int, path: Path) -> None:
     """Distribution of per-speaker VR around train means, per split."""
     fig, axes = _grid(len(schemes))
     splits = ["train", "heldout", "eval"]
-    for ax, s in zip(axes, schemes):
+    for ax, s in zip(axes, schemes, strict=True):
         data = [[r["vr_train_means"] for r in speakers if r["scheme"] == s and r["split"] == sp
                  and r["lag"] == lag and r["vr_train_means"] is not None] for sp in splits]
         keep = [i for i, d in enumerate(data) if d]

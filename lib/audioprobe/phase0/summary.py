@@ -8,8 +8,8 @@ from audioprobe.provenance import RANDOM_INIT
 
 TABLE_METRICS = (
     "n", "n_included", "excluded_mass", "excluded_flag", "vr", "vr_train_means", "random_vr",
-    "random_vr_train_means", "random_vr_expected", "degradation", "degradation_train_means", "entropy_h", "entropy_h_cond",
-    "entropy_reduction", "entropy_reduction_nats", "n_speakers", "speaker_vr_mean", "speaker_vr_std",
+    "random_vr_train_means", "random_vr_expected", "degradation", "degradation_train_means", "entropy_h",
+    "entropy_h_cond", "entropy_reduction", "entropy_reduction_nats", "n_speakers", "speaker_vr_mean", "speaker_vr_std",
     "speaker_vr_train_means_mean", "speaker_vr_train_means_std",
 )
 
