@@ -73,7 +73,11 @@ def main(
                 raise DataError(f"{run_dir}: no result.json; run `dvc repro kws_train` first")
             result = json.loads((run_dir / "result.json").read_text())
             model = build_kws_net(mcfg, condition, n_classes=result["n_classes"])
-            model.load_state_dict(load_file(str(run_dir / "model.safetensors")))
+            try:
+                model.load_state_dict(load_file(str(run_dir / "model.safetensors")))
+            except RuntimeError:
+                raise DataError(f"{run_dir}/model.safetensors does not match params.yaml kws.model;"
+                                " rerun `dvc repro kws_train`") from None
             counts = model_fire_counts(model, held_x, batch_size=cfg.batch_size, bins=cfg.entropy_bins,
                                        fire_threshold=cfg.fire_threshold)
             layers = [layer_stats(c, cfg.always_on_rate, cfg.selective_rate) for c in counts]

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from audioprobe.metrics.gaussian_entropy import entropy_reduction
 from audioprobe.metrics.variance_ratio import variance_ratio, variance_ratio_around
@@ -318,14 +319,18 @@ def _permutation_null(counts: np.ndarray) -> float | None:
 
 
 def _pca2(means: np.ndarray) -> np.ndarray:
-    """Return (G, 2) coordinates of the rows of `means` on their top-2 principal axes."""
+    """Return (G, 2) coordinates of the rows of `means` on their top-2 principal axes (fixed sign)."""
     if means.shape[0] < 2:
         return np.zeros((means.shape[0], 2))
     c = means - means.mean(axis=0)
-    u, s, vt = np.linalg.svd(c, full_matrices=False)
-    pivot = np.argmax(np.abs(vt[:2]), axis=1)
-    sign = np.sign(vt[np.arange(min(2, vt.shape[0])), pivot])
-    coords = c @ (vt[:2].T * sign[None, :])
+    # (D, D) eigh: cheap for thousands of clusters, unlike a full SVD; one thread, since a
+    # second OpenBLAS thread made this 512² LAPACK call 20× slower on a busy 2-core box.
+    with threadpool_limits(limits=1, user_api="blas"):
+        _, vec = np.linalg.eigh(c.T @ c)
+    axes = vec[:, ::-1][:, :2]  # (D, 2), largest eigenvalue first
+    pivot = np.argmax(np.abs(axes), axis=0)
+    axes = axes * np.sign(axes[pivot, np.arange(axes.shape[1])])[None, :]
+    coords = c @ axes
     if coords.shape[1] < 2:
         coords = np.pad(coords, ((0, 0), (0, 2 - coords.shape[1])))
     return coords
