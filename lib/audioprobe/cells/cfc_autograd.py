@@ -10,8 +10,8 @@ Why hand-written: ncps runs about 15 small autograd ops per layer and step; on a
 CPU the graph bookkeeping costs more than the arithmetic. Here the input projection of
 all steps is one matmul that pre-fills the preactivation buffer (biases included), the
 scan adds only the recurrent terms in place (no copies), the backward runs the
-recurrence with 2 ops per group and step, and the input and weight gradients are one
-matmul each over all time×batch rows at the end.
+recurrence with 2 ops per group and step, and the input and weight gradients are a few
+matmuls over all time×batch rows at the end.
 
 Wired scan, wavefront layout. An NCP wiring is a chain of L layers (inter -> command ->
 motor); layer l at time t reads [m_{l-1}(t), m_l(t-1)] (layer 0 reads x(t) and
@@ -103,28 +103,27 @@ def _h_from_m(m_tm: Tensor, batch_first: bool) -> Tensor:
     return out.sub_(1.0)
 
 
-def _gate_coefficients(S: Tensor, spans: list[tuple[int, int]]) -> Tensor:
-    """dm/dp for every preactivation p, with sigmoid outputs S = [s1 | s2 | g] per span.
+def _gate_coefficients(S: Tensor) -> Tensor:
+    """dm/dp for every preactivation p, from sigmoid outputs S = [s1 | s2 | g] (..., 3u).
 
     m = s1 + g·(s2 − s1) and s = sigmoid(p) give dm/dp1 = (1 − g)·s1', dm/dp2 = g·s2',
     dm/dpg = (s2 − s1)·g' with s' = s(1 − s), i.e. sigmoid_backward(factor, s) per block.
+    Returns a new contiguous tensor shaped like S.
     """
-    C = torch.empty_like(S)
-    for p0, p1 in spans:
-        u = (p1 - p0) // 3
-        b1, b2, bg = slice(p0, p0 + u), slice(p0 + u, p0 + 2 * u), slice(p0 + 2 * u, p1)
-        s1, s2, g = S[..., b1], S[..., b2], S[..., bg]
-        _sigmoid_backward.grad_input(g, s2, grad_input=C[..., b2])
-        _sigmoid_backward.grad_input(1.0 - g, s1, grad_input=C[..., b1])
-        _sigmoid_backward.grad_input(s2 - s1, g, grad_input=C[..., bg])
+    u = S.shape[-1] // 3
+    s1, s2, g = S.split(u, dim=-1)
+    C = S.new_empty(S.shape)
+    c1, c2, cg = C.split(u, dim=-1)
+    _sigmoid_backward.grad_input(g, s2, grad_input=c2)
+    _sigmoid_backward.grad_input(1.0 - g, s1, grad_input=c1)
+    _sigmoid_backward.grad_input(s2 - s1, g, grad_input=cg)
     return C
 
 
 def _layer0_head_cols(layout: WaveLayout) -> list[slice]:
-    """Preactivation columns of layer 0's s1, s2 and gate rows (layer 0 leads group 0)."""
-    q0 = layout.pre_cols(0)[0]
+    """Columns of layer 0's s1, s2 and gate rows within group 0 (layer 0 leads group 0)."""
     u, h0 = layout.group_units(0), layout.layer_sizes[0]
-    return [slice(q0 + h * u, q0 + h * u + h0) for h in range(3)]
+    return [slice(h * u, h * u + h0) for h in range(3)]
 
 
 class WiredScan(torch.autograd.Function):
@@ -154,8 +153,9 @@ class WiredScan(torch.autograd.Function):
             S[:, :, pres[g][0] : pres[g][1]] = bs[g]
         # all input projections at once, into layer 0's three head blocks of group 0
         x2 = x.reshape(T * B, I)
+        S0 = S[:T, :, pres[0][0] : pres[0][1]]
         for h, cols in enumerate(_layer0_head_cols(layout)):
-            S[:T, :, cols].view(T * B, -1).addmm_(x2, Wx[h * H0 : (h + 1) * H0].t())
+            S0[:, :, cols].view(T * B, -1).addmm_(x2, Wx[h * H0 : (h + 1) * H0].t())
         A = x.new_empty(K + 1, B, layout.width)  # (K+1, B, sum H)
         A[0] = INIT_M
         # Per-wave views made up front by unbind (one C++ call each), not sliced in the loop.
@@ -184,8 +184,9 @@ class WiredScan(torch.autograd.Function):
         del rows, read, pre, s1, s2, gate, state
 
         if any(ctx.needs_input_grad):
-            C = _gate_coefficients(S, pres)
-            ctx.save_for_backward(x, A, C, Wx, *Ws)
+            # one contiguous block per group: the backward streams through them wave by wave
+            Cs = [_gate_coefficients(S[:, :, q0:q1]) for q0, q1 in pres]  # each (K, B, 3·units)
+            ctx.save_for_backward(x, A, Wx, *Ws, *Cs)
             ctx.layout = layout
             ctx.batch_first = batch_first
         del S
@@ -197,15 +198,15 @@ class WiredScan(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_y: Tensor, grad_h_n: Tensor):  # type: ignore[override]
-        x, A, C, Wx, *Ws = ctx.saved_tensors
         layout: WaveLayout = ctx.layout
-        T, B, I = x.shape
-        K = C.shape[0]
-        L = layout.n_layers
         n_groups = len(layout.groups)
+        x, A, Wx, *rest = ctx.saved_tensors
+        Ws, Cs = rest[:n_groups], rest[n_groups:]
+        T, B, I = x.shape
+        K = A.shape[0] - 1
+        L = layout.n_layers
         reads = [layout.read_cols(g) for g in range(n_groups)]
         states = [layout.state_cols(g) for g in range(n_groups)]
-        pres = [layout.pre_cols(g) for g in range(n_groups)]
         c1 = layout.slot_cols[1:]
 
         # dA starts as the gradient of the outputs (h = 2m − 1, so twice theirs); the scan adds
@@ -215,15 +216,15 @@ class WiredScan(torch.autograd.Function):
         torch.mul(grad_y.transpose(0, 1) if ctx.batch_first else grad_y, 2.0, out=dA[L : L + T, :, c[L - 1] : c[L]])
         for l in range(L):
             dA[T + l, :, c[l] : c[l + 1]].add_(grad_h_n[:, c[l] : c[l + 1]], alpha=2.0)
-        dP = torch.empty_like(C)  # gradient wrt the preactivations (K, B, 3·sum H)
+        dPs = [torch.empty_like(C) for C in Cs]  # gradients wrt the preactivations, (K, B, 3u) each
         d_state, coef, d_pre, d_pre3, d_read = [], [], [], [], []
         for g in range(n_groups):
-            (r0, r1), (q0, q1), (a0, a1) = reads[g], pres[g], states[g]
-            u = (q1 - q0) // 3
+            (r0, r1), (a0, a1) = reads[g], states[g]
+            u = a1 - a0
             d_state.append(dA[:, :, a0:a1].unsqueeze(2).unbind(0))  # K+1 × (B, 1, u)
-            coef.append(C[:, :, q0:q1].unflatten(2, (3, u)).unbind(0))  # K × (B, 3, u)
-            d_pre3.append(dP[:, :, q0:q1].unflatten(2, (3, u)).unbind(0))
-            d_pre.append(dP[:, :, q0:q1].unbind(0))  # K × (B, 3u)
+            coef.append(Cs[g].unflatten(2, (3, u)).unbind(0))  # K × (B, 3, u)
+            d_pre3.append(dPs[g].unflatten(2, (3, u)).unbind(0))
+            d_pre.append(dPs[g].unbind(0))  # K × (B, 3u)
             d_read.append(dA[:, :, r0:r1].unbind(0))
         groups = range(n_groups)
         for k in range(K - 1, -1, -1):
@@ -238,9 +239,8 @@ class WiredScan(torch.autograd.Function):
 
         grads: list[Tensor] = []
         for g in range(n_groups):
-            q0, q1 = pres[g]
             r0, r1 = reads[g]
-            dPg = dP[:, :, q0:q1].reshape(K * B, q1 - q0)  # (K·B, 3u), a strided view
+            dPg = dPs[g].view(K * B, -1)  # (K·B, 3u)
             grads.append(dPg.t() @ A[:K, :, r0:r1].reshape(K * B, r1 - r0))
             grads.append(dPg.sum(0))
         H0 = layout.layer_sizes[0]
@@ -248,7 +248,7 @@ class WiredScan(torch.autograd.Function):
         dx = x2.new_zeros(T * B, I) if ctx.needs_input_grad[0] else None
         dWx = torch.empty_like(Wx)
         for h, cols in enumerate(_layer0_head_cols(layout)):
-            dPh = dP[:T, :, cols].reshape(T * B, H0)  # (T·B, H_0)
+            dPh = dPs[0][:T, :, cols].reshape(T * B, H0)  # (T·B, H_0)
             torch.mm(dPh.t(), x2, out=dWx[h * H0 : (h + 1) * H0])
             if dx is not None:
                 dx.addmm_(dPh, Wx[h * H0 : (h + 1) * H0])
@@ -286,7 +286,7 @@ class DenseScan(torch.autograd.Function):
             torch.lerp(S1[t], S2[t], G[t], out=As[t + 1])
         del As, Qs, Ss, S1, S2, G
         if any(ctx.needs_input_grad):
-            C = _gate_coefficients(S, [(0, 3 * H)])
+            C = _gate_coefficients(S)
             ctx.save_for_backward(x, A, Q, C, Wqx, Wqm, Ws)
             ctx.batch_first = batch_first
         return _h_from_m(A[1:], batch_first), A[T].mul(2.0).sub_(1.0)

@@ -36,6 +36,7 @@ class Criterion:
     key: str
     op: str  # "<", "<=", "abs1<=" (|v − 1| <=), "false" (flag must be False)
     threshold: str  # DecisionRule field name, or "" for flags
+    value_key: str = ""  # what to show beside a flag (the number behind it)
 
 
 def criteria(rule: DecisionRule) -> list[Criterion]:
@@ -53,8 +54,10 @@ def criteria(rule: DecisionRule) -> list[Criterion]:
     ]
     if rule.require_low_exclusion:
         rows += [
-            Criterion("exclusion_train", "excluded mass train", "train.all.excluded_flag", "false", ""),
-            Criterion("exclusion_eval", "excluded mass eval", "eval.all.excluded_flag", "false", ""),
+            Criterion("exclusion_train", "excluded mass train", "train.all.excluded_flag", "false", "",
+                      "train.all.excluded_mass"),
+            Criterion("exclusion_eval", "excluded mass eval", "eval.all.excluded_flag", "false", "",
+                      "eval.all.excluded_mass"),
         ]
     return rows
 
@@ -93,8 +96,9 @@ def decide(metrics: dict[str, Any], schemes: list[str], rule: DecisionRule) -> d
             thr = getattr(rule, c.threshold) if c.threshold else None
             ok = _check(c.op, value, thr)
             out[f"{scheme}.{c.name}"] = ok
-            if value is not None and not isinstance(value, str):
-                out[f"{scheme}.{c.name}_value"] = value
+            shown = metrics.get(prefix + c.value_key) if c.value_key else value
+            if shown is not None and not isinstance(shown, str):
+                out[f"{scheme}.{c.name}_value"] = shown
             ok_all &= ok
         n_inc = [metrics.get(f"{prefix}{split}.all.n_included") for split in ("train", "eval")]
         out[f"{scheme}.has_samples"] = all(isinstance(v, int) and v > 0 for v in n_inc)

@@ -24,9 +24,9 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def _threshold_text(op: str, value: float | None) -> str:
+def _threshold_text(op: str, value: float | None, flag_at: Any = None) -> str:
     if op == "false":
-        return "not flagged"
+        return f"<= {flag_at:.0%} (flag)" if isinstance(flag_at, float) else "not flagged"
     if op == "abs1<=":
         return f"|v-1| <= {value:g}"
     return f"{op} {value:g}"
@@ -61,7 +61,8 @@ def render_report(metrics: dict[str, Any], decision: dict[str, Any], schemes: li
             v = decision.get(f"{s}.{c.name}_value")
             mark = "" if decision.get(f"{s}.{c.name}") else " x"
             cells.append(f"{_fmt(v) + mark:>{width}}")
-        lines.append(f"{c.label:<28}{_threshold_text(c.op, thr):<16}" + "".join(cells))
+        thr_text = _threshold_text(c.op, thr, metrics.get("settings.excluded_mass_flag"))
+        lines.append(f"{c.label:<28}{thr_text:<16}" + "".join(cells))
     lines.append(f"{'scheme passes':<44}" + "".join(f"{_fmt(decision.get(f'{s}.pass')):>{width}}" for s in schemes))
     lines.append("(x = criterion not met; n/a = undefined, e.g. every sample excluded: counts as not met)")
 
@@ -69,6 +70,7 @@ def render_report(metrics: dict[str, Any], decision: dict[str, Any], schemes: li
     rows = [
         ("eval VR around train means", "eval.all.vr_train_means"),
         ("heldout VR (same speakers)", "heldout.all.vr"),
+        ("random control, expected eval", "eval.all.random_vr_expected"),
         ("excluded mass train", "train.all.excluded_mass"),
         ("excluded mass eval", "eval.all.excluded_mass"),
         ("effective clusters", "k_effective"),
@@ -210,13 +212,14 @@ def plot_confidence(curve, schemes: list[str], lag: int, path: Path) -> None:
             ax.plot(q, [r["vr_train_means"] for r in d], color=color, label=f"{split}")
             ax.plot(q, [r["vr"] for r in d], color=color, ls="--", lw=0.8)
             drawn = True
-        if not drawn:
-            _empty(ax)
         ax.axhline(1.0, color="grey", ls=":")
         ax.set_title(f"{s} (lag {lag})", fontsize=9)
         ax.set_xlabel("kept: top q % most confident")
         ax.set_ylabel("VR (solid: train means)")
-        ax.legend(fontsize=7)
+        if drawn:
+            ax.legend(fontsize=7)
+        else:
+            _empty(ax)
     _save(fig, path)
 
 
