@@ -71,15 +71,56 @@ def test_data_lane_fresh_clone_noop_metrics_plots(temp_repo):
     assert "vegaEmbed" in page and "durations.png" in page
 
 
+TINY_LANES = {
+    "kws": {
+        "model": {"n_embd": 8, "n_layer": 2, "mlp_hidden": 16, "units": 11},
+        "train": {"replicas": [0, 1], "epochs": 1, "batch_size": 16},
+        "analyze": {"clips": 8},
+    },
+    "phase0": {
+        "latents": {"batch_size": 4, "device": "cpu"},
+        "conditioning": {"mean_vq_k": 4, "pca_vq_k": 8, "pca_components": 4, "kmeans_n_init": 1},
+        "metrics": {"min_cluster_train_samples": 5},
+    },
+}
+SEED_STAGES = {
+    "kws_train@base-0", "kws_train@base-1", "kws_train@lif-0", "kws_train@lif-1", "kws_analyze",
+    "speaker_split", "frames", "conditioning_fit", "phase0_metrics", "phase0_report",
+}
+
+
+def _ran(stdout: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", stdout))
+
+
 @pytest.mark.e2e
-def test_seed_change_reruns_nothing_in_data_lane(temp_repo):
+def test_whole_pipeline_fresh_clone_then_new_seed(temp_repo):
+    """Fresh clone: `dvc repro` runs every stage offline, a second is a no-op, and
+    `dvc exp run -S seed=668` reruns exactly the seed-dependent stages, changing their metrics."""
     repo = temp_repo
-    repo.set_params(TINY_DATA)
+    repo.env.update({"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
+    repo.set_params({**TINY_DATA, **TINY_LANES})
     repo.commit("tiny")
-    repo.run("dvc", "repro", "data_report")
-    repo.commit("run")
-    out = repo.run("dvc", "exp", "run", "-S", "seed=668", "data_report").stdout
-    assert "Running stage" not in out
+
+    first = repo.run("dvc", "repro")
+    assert "WARNING" not in first.stderr, first.stderr
+    ran = _ran(first.stdout)
+    assert SEED_STAGES | {"kws_features", "latents", "data_report"} <= ran
+    assert "up to date" in repo.run("dvc", "repro").stdout
+    before = {n: json.loads((repo.root / f"metrics/{n}.json").read_text()) for n in ("kws", "phase0", "data")}
+    repo.commit("first run")
+
+    exp = repo.run("dvc", "exp", "run", "-S", "seed=668")
+    assert _ran(exp.stdout) == SEED_STAGES
+    after = {n: json.loads((repo.root / f"metrics/{n}.json").read_text()) for n in ("kws", "phase0", "data")}
+    assert after["data"] == before["data"]
+    assert after["kws"]["base.r0.torch_seed"] != before["kws"]["base.r0.torch_seed"]
+    assert after["kws"] != before["kws"] and after["phase0"] != before["phase0"]
+    diff = json.loads(repo.run("dvc", "metrics", "diff", "--json").stdout)
+    assert "metrics/kws.json" in diff and "metrics/phase0.json" in diff
+    assert "metrics/data.json" not in diff or not diff["metrics/data.json"]
+    shown = repo.run("dvc", "exp", "show", "--json").stdout
+    assert "668" in shown
 
 
 @pytest.mark.e2e
