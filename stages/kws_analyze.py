@@ -13,7 +13,7 @@ from audioprobe import params
 from audioprobe.atomic import atomic_dir, atomic_file, write_json
 from audioprobe.errors import DataError
 from audioprobe.features.kws_mel import load_feature_cache
-from audioprobe.metrics.classification import confusion_matrix
+from audioprobe.metrics.classification import confusion_matrix, per_class_accuracy
 from audioprobe.metrics.fire_stats import layer_stats, model_fire_counts, threshold_stats
 from audioprobe.metrics.kws_summary import (
     RunSummary,
@@ -115,10 +115,9 @@ def main(
     word_id = {w: i for i, w in enumerate(cache.words)}
     cm = confusion_matrix([word_id[r["actual"]] for r in confusion], [word_id[r["predicted"]] for r in confusion],
                           n_classes)  # (actual, predicted)
-    support = cm.sum(axis=1)
-    per_word = np.where(support > 0, cm.diagonal() / np.maximum(support, 1), np.inf)
-    metrics["best_model.worst_word"] = cache.words[int(per_word.argmin())]
-    metrics["best_model.worst_word_acc"] = float(per_word.min())
+    per_word = per_class_accuracy(cm)
+    metrics["best_model.worst_word"] = cache.words[int(np.nanargmin(per_word))]
+    metrics["best_model.worst_word_acc"] = float(np.nanmin(per_word))
     layers = layer_rows(runs)
     thresholds = threshold_rows(runs)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
+
 import pytest
 from scipy import stats
 
@@ -93,3 +95,11 @@ def test_comparison_table_has_seed_rows_and_audio_row():
     assert audio["change_pct"] == pytest.approx(round((0.83 - 0.81) / 0.81 * 100, 2))
     assert audio["hierarchy"] == "none (entropy peak at layer 1)"
     assert not any(isinstance(v, float) and math.isnan(v) for r in rows for v in r.values())
+
+
+def test_per_class_accuracy_hand_values():
+    from audioprobe.metrics.classification import confusion_matrix, per_class_accuracy
+
+    cm = confusion_matrix([0, 0, 1, 1, 1], [0, 1, 1, 1, 0], n_classes=3)
+    acc = per_class_accuracy(cm)
+    assert acc[0] == 0.5 and abs(acc[1] - 2 / 3) < 1e-12 and np.isnan(acc[2])

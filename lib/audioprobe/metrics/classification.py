@@ -23,3 +23,11 @@ def confusion_matrix(actual: np.ndarray, predicted: np.ndarray, n_classes: int) 
         raise ValueError(f"class ids must lie in [0, {n_classes})")
     flat = np.bincount(actual * n_classes + predicted, minlength=n_classes * n_classes)
     return flat.reshape(n_classes, n_classes)  # (actual, predicted)
+
+
+def per_class_accuracy(cm: np.ndarray) -> np.ndarray:
+    """Return recall per actual class from a confusion matrix; NaN for classes with no samples."""
+    cm = np.asarray(cm)
+    support = cm.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(support > 0, cm.diagonal() / support, np.nan)
