@@ -14,6 +14,7 @@ from audioprobe.atomic import atomic_file, write_json
 from audioprobe.errors import DataError
 from audioprobe.phase0.frames import SPLITS, build_frames, first_target
 from audioprobe.phase0.speaker_split import read_split
+from audioprobe.phase0.summary import latents_provenance
 from stages._run import run
 
 app = typer.Typer(add_completion=False)
@@ -44,6 +45,7 @@ def main(
         frames.write_parquet(tmp)
     counts = {s: frames.filter(pl.col("split") == s) for s in SPLITS}
     write_json(metrics, {
+        **latents_provenance(dict(store.attrs)),  # data and encoder weights the frames came from
         "window": ctx.window,
         "lags": ",".join(str(lag) for lag in ctx.lags),
         "first_t": first_target(ctx.window, ctx.lags),
