@@ -20,21 +20,12 @@ from safetensors.numpy import save_file
 from audioprobe import params
 from audioprobe.atomic import atomic_dir, write_json
 from audioprobe.errors import DataError
-from audioprobe.phase0.conditioning import SPLITS, FitSettings, fit_and_assign, n_clusters
+from audioprobe.phase0.conditioning import FitSettings, fit_and_assign, n_clusters
+from audioprobe.phase0.frames import first_target, split_rows
 from audioprobe.phase0.target import fit_delta_norm
 from stages._run import run
 
 app = typer.Typer(add_completion=False)
-
-
-def split_rows(frames: pl.DataFrame) -> dict[str, np.ndarray]:
-    """Return {split: sorted target rows} for the splits present in the frames table."""
-    out = {}
-    for split in SPLITS:
-        rows = np.sort(frames.filter(pl.col("split") == split)["row"].to_numpy().astype(np.int64))
-        if rows.size:
-            out[split] = rows
-    return out
 
 
 @app.command()
@@ -58,7 +49,7 @@ def main(
     if "train" not in rows:
         raise DataError(f"{frames}: no train-split rows; rerun `dvc repro frames`")
     first = min(int(r[0]) for r in rows.values())
-    if first < ctx.window - 1 + max(ctx.lags):
+    if first < first_target(ctx.window, ctx.lags):
         raise DataError(f"{frames}: row {first} has no full context for window {ctx.window} and lags "
                         f"{ctx.lags}; the frames stage ran with other phase0.context params — rerun it")
     x = np.asarray(zarr.open_group(str(latents), mode="r")["x"][:], dtype=np.float32)  # (N, D)

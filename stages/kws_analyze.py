@@ -10,7 +10,7 @@ import numpy as np
 import typer
 
 from audioprobe import params
-from audioprobe.atomic import atomic_dir, atomic_file, write_json
+from audioprobe.atomic import atomic_dir, atomic_file, write_csv, write_json
 from audioprobe.errors import DataError
 from audioprobe.features.kws_mel import load_feature_cache
 from audioprobe.metrics.classification import confusion_matrix, per_class_accuracy
@@ -28,13 +28,6 @@ from audioprobe.provenance import flat_provenance
 from stages._run import run
 
 app = typer.Typer(add_completion=False)
-
-
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    with atomic_file(path) as tmp, open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
 
 
 def _read_history(path: Path) -> list[dict]:
@@ -122,13 +115,13 @@ def main(
     thresholds = threshold_rows(runs)
 
     write_json(metrics_out, metrics)
-    _write_csv(plots_dir / "layers.csv", layers)
-    _write_csv(plots_dir / "thresholds.csv", thresholds)
-    _write_csv(plots_dir / "confusion.csv", confusion)
-    _write_csv(plots_dir / "comparison.csv", comparison_rows(metrics))
+    write_csv(plots_dir / "layers.csv", layers)
+    write_csv(plots_dir / "thresholds.csv", thresholds)
+    write_csv(plots_dir / "confusion.csv", confusion)
+    write_csv(plots_dir / "comparison.csv", comparison_rows(metrics))
     with atomic_dir(plots_dir / "curves") as tmp:
         for r in runs:
-            _write_csv(tmp / f"{r.name}.csv", curve_rows(r))
+            write_csv(tmp / f"{r.name}.csv", curve_rows(r))
     with atomic_file(plots_dir / "curves.png") as tmp:
         curves_png(runs, tmp)
     with atomic_file(plots_dir / "organisation.png") as tmp:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
@@ -28,11 +27,10 @@ def main(
     source = read_source(raw)
     clips = list_clips(root)
     with atomic_dir(out) as tmp:
-        meta = write_feature_cache(root, clips, tmp, n_mels=cfg.n_mels, n_fft=cfg.n_fft, hop=cfg.hop)
         # download@speech_commands already hashed every file it provides (tree hash for
         # embedded, per-file manifest for a local copy, archive hash for url).
-        meta["data"] = {"source": str(source["source"]), "sha256": str(source["sha256"])}
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        meta = write_feature_cache(root, clips, tmp, n_mels=cfg.n_mels, n_fft=cfg.n_fft, hop=cfg.hop,
+                                   data={"source": str(source["source"]), "sha256": str(source["sha256"])})
     counts = ", ".join(f"{k} {v}" for k, v in meta["split_counts"].items())
     typer.echo(f"kws_features: {meta['n_clips']} clips ({counts}), {len(meta['words'])} words -> {out}")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import typer
 
 from audioprobe import params
-from audioprobe.atomic import atomic_dir
+from audioprobe.atomic import atomic_dir, write_csv
 from audioprobe.errors import DataError, ParamsError
 from audioprobe.features.kws_mel import load_feature_cache
 from audioprobe.models.kws_net import CONDITIONS, build_kws_net, param_groups
@@ -66,6 +65,8 @@ def main(
     test_loss, test_acc, test_pred = evaluate(model, *splits["test"], cfg.eval_batch_size, device)
 
     out = out or Path("data/kws/runs") / run_name
+    # Wall-clock time is printed below, not stored: the run folder is a DVC output, and
+    # two bit-identical runs must hash the same.
     with atomic_dir(out) as tmp:
         # One metadata key: safetensors writes several keys in hash-map order, which would
         # make the checkpoint's sha256 differ between two bit-identical runs.
@@ -73,16 +74,11 @@ def main(
                     "epoch": result.best_epoch}
         save_file(result.best_state, str(tmp / "model.safetensors"),
                   metadata={"audioprobe.kws_run": json.dumps(run_info, sort_keys=True)})
-        with open(tmp / "history.csv", "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=[fld.name for fld in dataclasses.fields(result.history[0])])
-            w.writeheader()
-            w.writerows(dataclasses.asdict(r) for r in result.history)
-        test_idx = cache.indices("test")
-        with open(tmp / "test_predictions.csv", "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["relpath", "actual", "predicted"])
-            for i, pred in zip(test_idx, test_pred):
-                w.writerow([cache.relpaths[i], cache.words[cache.labels[i]], cache.words[pred]])
+        write_csv(tmp / "history.csv", [dataclasses.asdict(r) for r in result.history])
+        write_csv(tmp / "test_predictions.csv", [
+            {"relpath": cache.relpaths[i], "actual": cache.words[cache.labels[i]], "predicted": cache.words[pred]}
+            for i, pred in zip(cache.indices("test"), test_pred)
+        ])
         record = {
             "condition": condition, "replica": replica, "seed": seed, "torch_seed": torch_seed,
             "best_epoch": result.best_epoch, "best_val_acc": result.best_val_acc,
@@ -92,7 +88,6 @@ def main(
             "n_test": int(splits["test"][0].shape[0]),
             "cfc_impl": mcfg.cfc_impl, "wiring": mcfg.wiring, "norm_preserve": mcfg.lif.norm_preserve,
             "device": str(device), "threads": cfg.threads, "torch_version": torch.__version__,
-            "train_seconds": round(result.seconds, 2),
             "checkpoint_sha256": sha256_file(tmp / "model.safetensors"),
             "data_sha256": cache.meta["data"]["sha256"],
         }

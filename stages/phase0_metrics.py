@@ -20,24 +20,11 @@ from safetensors.numpy import load_file, save_file
 from audioprobe import params
 from audioprobe.atomic import atomic_dir, atomic_file, write_json
 from audioprobe.errors import DataError
-from audioprobe.phase0.evaluate import Assignment, MetricSettings, SplitData, evaluate_lag, slice_flags
+from audioprobe.phase0.evaluate import Assignment, MetricSettings, evaluate_lag, split_data
 from audioprobe.phase0.summary import flatten, latents_provenance, table_rows
 from stages._run import run
 
 app = typer.Typer(add_completion=False)
-
-
-def split_data(frames: pl.DataFrame, medial: tuple[float, float]) -> dict[str, SplitData]:
-    """Return {split: SplitData} with rows sorted ascending and split-local speaker codes."""
-    out = {}
-    for split in ("train", "heldout", "eval"):
-        f = frames.filter(pl.col("split") == split).sort("row")
-        if f.height == 0:
-            continue
-        names, codes = np.unique(f["speaker_id"].cast(pl.String).to_numpy(), return_inverse=True)
-        flags = slice_flags(f["is_high_energy"].to_numpy(), f["pos_frac"].to_numpy(), medial)
-        out[split] = SplitData(f["row"].to_numpy().astype(np.int64), flags, codes, [str(s) for s in names])
-    return out
 
 
 @app.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
 import shutil
@@ -49,6 +50,16 @@ def write_json(path: str | Path, obj: Any) -> None:
     """Write JSON atomically, sorted keys, 2-space indent, trailing newline."""
     with atomic_file(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n")
+
+
+def write_csv(path: str | Path, rows: list[dict]) -> None:
+    """Write dict rows as CSV atomically; columns in the first row's key order."""
+    if not rows:
+        raise ValueError(f"{path}: no rows to write")
+    with atomic_file(path) as tmp, open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
 
 
 def write_text(path: str | Path, text: str) -> None:

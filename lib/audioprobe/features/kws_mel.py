@@ -43,8 +43,11 @@ def write_feature_cache(
     batch_size: int = 256,
     workers: int = 4,
     progress: bool = True,
+    data: dict | None = None,
 ) -> dict:
     """Compute log-mel features of `clips` (read from `root`) into `out_dir`; return meta.
+
+    `data` (source and sha256 of the corpus) is stored in meta.json as its provenance.
 
     Classes are the official words present in `clips`, in WORDS order, so a corpus with
     fewer words (the embedded default's `words` param) gets a smaller classifier head.
@@ -81,6 +84,7 @@ def write_feature_cache(
         "n_fft": n_fft,
         "hop": hop,
         "frames": frames,
+        **({"data": data} if data is not None else {}),
     }
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return meta

@@ -35,10 +35,10 @@ from audioprobe.phase0.context import (
     gather_windows,
     iter_blocks,
 )
+from audioprobe.phase0.frames import SPLITS
 
 SCHEMES = ("mean_vq64", "pca8_vq256", "pca8_quartile")
 PCA_SCHEMES = ("pca8_vq256", "pca8_quartile")
-SPLITS = ("train", "heldout", "eval")
 QUARTILES = (0.25, 0.5, 0.75)
 # Bin centre per component = median of the train scores inside each quartile interval.
 QUARTILE_CENTRES = (0.125, 0.375, 0.625, 0.875)

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+import polars as pl
 from threadpoolctl import threadpool_limits
 
 from audioprobe.metrics.gaussian_entropy import entropy_reduction
@@ -26,6 +27,7 @@ from audioprobe.phase0.cluster_stats import (
     group_sum_f64,
     group_sum_into,
 )
+from audioprobe.phase0.frames import SPLITS
 
 SLICES = {"all": (0, 1, 2, 3), "high_energy": (2, 3), "medial": (1, 3)}
 
@@ -75,6 +77,19 @@ def slice_flags(is_high_energy: np.ndarray, pos_frac: np.ndarray, medial: tuple[
     pos = np.asarray(pos_frac, dtype=np.float64)
     is_medial = (pos >= medial[0]) & (pos <= medial[1])
     return (2 * np.asarray(is_high_energy, dtype=np.int64) + is_medial).astype(np.int8)
+
+
+def split_data(frames: pl.DataFrame, medial: tuple[float, float]) -> dict[str, SplitData]:
+    """Return {split: SplitData} with rows sorted ascending and split-local speaker codes."""
+    out = {}
+    for split in SPLITS:
+        f = frames.filter(pl.col("split") == split).sort("row")
+        if f.height == 0:
+            continue
+        names, codes = np.unique(f["speaker_id"].cast(pl.String).to_numpy(), return_inverse=True)
+        flags = slice_flags(f["is_high_energy"].to_numpy(), f["pos_frac"].to_numpy(), medial)
+        out[split] = SplitData(f["row"].to_numpy().astype(np.int64), flags, codes, [str(s) for s in names])
+    return out
 
 
 def effective_map(train_labels: np.ndarray, k: int, min_count: int) -> tuple[np.ndarray, np.ndarray]:

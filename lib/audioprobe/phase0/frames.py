@@ -68,3 +68,14 @@ def build_frames(
         "is_high_energy": e > threshold,
     })
     return frames, threshold
+
+
+def split_rows(frames: pl.DataFrame) -> dict[str, np.ndarray]:
+    """Return {split: target rows sorted ascending} for the splits present in the table."""
+    out = {}
+    for split in SPLITS:
+        rows = np.sort(frames.filter(pl.col("split") == split)["row"].to_numpy().astype(np.int64))
+        if rows.size:
+            out[split] = rows
+    return out
+
