@@ -12,16 +12,21 @@ from audioprobe.errors import AudioprobeError
 def run(app: typer.Typer) -> None:
     """Invoke `app`; an AudioprobeError becomes `error: <one line>` on stderr and exit 1."""
     try:
-        app(standalone_mode=False)
+        # Non-standalone typer returns (not raises) the code of an Exit, including the
+        # 130 it makes of a KeyboardInterrupt; ignoring it would report success.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except AudioprobeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
     except (typer.Abort, KeyboardInterrupt):
         sys.exit(130)
     except Exception as exc:  # click usage errors come through here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+        # typer >= 0.20 vendors its own click (typer._click), so match click's usage-error
+        # interface (show() + exit_code) rather than the class of the click package.
+        show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(code, int):
+            show()
+            sys.exit(code)
         raise

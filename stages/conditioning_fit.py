@@ -4,7 +4,8 @@ Writes data/phase0/conditioning/: `target_norm.safetensors` (Δx mean/std of tra
 `lag{L}.safetensors` (fitted arrays), `lag{L}_assignments.safetensors` (per split: target
 rows, and per scheme the cluster ids, assignment distances and the random control's
 permuted ids) and `fit.json` (settings, subsample sizes, k-means and PCA summaries).
-No pickles: the eval side only ever transforms and assigns with these arrays.
+No pickles: the eval side only ever transforms and assigns with these arrays. Step
+timings are printed, never written: every output is byte-identical across runs.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ def main(
     with atomic_dir(out) as tmp:
         save_file({"mean": mean, "std": std}, str(tmp / "target_norm.safetensors"))
         for lag in ctx.lags:
-            tensors, lag_info, asg = fit_and_assign(x, rows, lag, settings)
+            timings: dict[str, float] = {}
+            tensors, lag_info, asg = fit_and_assign(x, rows, lag, settings, timings)
             save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp / f"lag{lag}.safetensors"))
             arrays = {f"{s}.rows": r for s, r in rows.items()}
             for scheme, per_split in asg.items():
@@ -72,7 +74,8 @@ def main(
             save_file(arrays, str(tmp / f"lag{lag}_assignments.safetensors"))
             info["per_lag"][str(lag)] = lag_info
             typer.echo(f"conditioning_fit: lag {lag} fitted {', '.join(settings.schemes)} on "
-                       f"{rows['train'].size} train contexts (k-means on {lag_info['kmeans_fit_samples']})")
+                       f"{rows['train'].size} train contexts (k-means on {lag_info['kmeans_fit_samples']}); wall s: "
+                       + ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
         write_json(tmp / "fit.json", info)
     typer.echo(f"conditioning_fit: -> {out}")
 

@@ -1,4 +1,4 @@
-"""data_report: summarise every dataset into metrics/data.json and plot duration distributions."""
+"""data_report: summarise every dataset (headline in metrics/data.json, detail in plots/data/)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import typer  # noqa: E402
 from audioprobe import params  # noqa: E402
 from audioprobe.atomic import atomic_file, write_json  # noqa: E402
 from audioprobe.data.layout import DATASETS  # noqa: E402
-from audioprobe.data.summary import summarise  # noqa: E402
+from audioprobe.data.summary import headline_values, summarise  # noqa: E402
+from audioprobe.headline import SYNTHETIC_BANNER  # noqa: E402
 from stages._run import run  # noqa: E402
 
 app = typer.Typer(add_completion=False)
@@ -28,10 +29,11 @@ def main(
     params_file: Path = typer.Option(Path("params.yaml"), "--params"),
 ) -> None:
     cfg = params.load_group("data_report", params_file)
-    flat, frames = {}, []
+    flat, detail, frames = {}, {}, []
     for name in DATASETS:
         m, dur = summarise(name, raw / name)
         flat.update(m)
+        detail[name] = {k.split(".", 1)[1]: v for k, v in m.items()}
         frames.append(pl.DataFrame({"dataset": [name] * len(dur), "seconds": dur}))
     table = pl.concat(frames)
     with atomic_file(plots / "durations.csv") as tmp:
@@ -45,10 +47,13 @@ def main(
         ax.set_xlabel("seconds")
     for ax in axes[::3]:
         ax.set_ylabel("clips")
+    if any(d["source"] == "embedded" for d in detail.values()):
+        fig.suptitle(f"clip durations per dataset ({SYNTHETIC_BANNER})", fontsize=10)
     fig.tight_layout()
     with atomic_file(plots / "durations.png") as tmp:
         fig.savefig(tmp, format="png", dpi=90, metadata={"Software": None})
-    write_json(metrics, flat)
+    write_json(plots / "summary.json", detail)
+    write_json(metrics, headline_values(detail))
     typer.echo(" ".join(f"{n}={flat[f'{n}.clips']}" for n in DATASETS))
 
 

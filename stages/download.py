@@ -1,7 +1,15 @@
-"""download@<dataset>: materialise one dataset from its source (embedded/path/url) in the official layout."""
+"""download@<dataset>: materialise one dataset from its source (embedded/path/url) in the official layout.
+
+Every file is checked (layout and audio, all problems listed at once); on any problem
+the stage exits 1 and leaves nothing behind, not even its hidden temp folder.
+"""
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
+from enum import Enum
 from pathlib import Path
 
 import typer
@@ -10,25 +18,43 @@ from audioprobe import params
 from audioprobe.atomic import atomic_dir
 from audioprobe.data.layout import DATASETS
 from audioprobe.data.sources import materialise
-from audioprobe.errors import ParamsError
 from stages._run import run
 
 app = typer.Typer(add_completion=False)
+Dataset = Enum("Dataset", {d: d for d in DATASETS}, type=str)
+
+
+def _interrupt_on_term(signum, frame) -> None:  # noqa: ARG001
+    # SIGTERM (dvc's cancellation, `kill`) would end Python without unwinding, leaving
+    # the hidden `.<dataset>.tmp` folder behind; as an interrupt, atomic_dir removes it.
+    # A SIGKILL cannot be caught: atomic_dir removes that stale folder on the next run.
+    raise KeyboardInterrupt
+
+
+def _default_term_in_child() -> None:
+    # Forked eSpeak workers must keep SIGTERM's default action: Pool.terminate() stops
+    # them with it, and a Python-level handler never runs in a worker blocked in C (a
+    # lock inherited mid-fork), which would hang the stage.
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    except ValueError:  # not the main thread of this (child) interpreter
+        pass
 
 
 @app.command()
 def main(
-    dataset: str = typer.Option(..., help=f"one of {', '.join(DATASETS)}"),
+    dataset: Dataset = typer.Option(..., help="the dataset to materialise"),
     out: Path = typer.Option(None, help="output folder (default data/raw/<dataset>)"),
     params_file: Path = typer.Option(Path("params.yaml"), "--params"),
 ) -> None:
-    if dataset not in DATASETS:
-        raise ParamsError(f"--dataset {dataset!r} is not one of {', '.join(DATASETS)}")
-    cfg = params.load_group(f"data.{dataset}", params_file)
-    out = out or Path("data/raw") / dataset
+    name = dataset.value
+    cfg = params.load_group(f"data.{name}", params_file)
+    out = out or Path("data/raw") / name
+    signal.signal(signal.SIGTERM, _interrupt_on_term)
+    os.register_at_fork(after_in_child=_default_term_in_child)
     with atomic_dir(out) as tmp:
-        rec = materialise(dataset, cfg, tmp)
-    typer.echo(f"{dataset}: {rec['files']} audio files from {rec['source']} (sha256 {rec['sha256'][:12]})")
+        rec = materialise(name, cfg, tmp, progress=sys.stderr.isatty())
+    typer.echo(f"{name}: {rec['files']} audio files from {rec['source']} (sha256 {rec['sha256'][:12]}), all checks passed")
 
 
 if __name__ == "__main__":

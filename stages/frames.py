@@ -26,7 +26,7 @@ def main(
     index: Path = typer.Option(Path("data/phase0/latents_index.parquet"), help="latents stage index"),
     splits: Path = typer.Option(Path("data/phase0/splits"), help="speaker_split output"),
     out: Path = typer.Option(Path("data/phase0/phase0_frames.parquet"), help="frame index"),
-    metrics: Path = typer.Option(Path("metrics/phase0_frames.json"), help="metrics file"),
+    stats: Path = typer.Option(Path("plots/phase0/frames.json"), help="frame counts (committed table)"),
     params_file: Path = typer.Option(Path("params.yaml"), "--params"),
 ) -> None:
     cfg = params.load_group("phase0.frames", params_file)
@@ -44,17 +44,17 @@ def main(
     with atomic_file(out) as tmp:
         frames.write_parquet(tmp)
     counts = {s: frames.filter(pl.col("split") == s) for s in SPLITS}
-    write_json(metrics, {
-        **latents_provenance(dict(store.attrs)),  # data and encoder weights the frames came from
+    write_json(stats, {
+        "latents": latents_provenance(dict(store.attrs)),  # data and encoder weights the frames came from
         "window": ctx.window,
-        "lags": ",".join(str(lag) for lag in ctx.lags),
+        "lags": list(ctx.lags),
         "first_t": first_target(ctx.window, ctx.lags),
         "high_energy_quantile": cfg.high_energy_quantile,
         "high_energy_threshold": threshold,
         "n_rows": frames.height,
-        **{f"{s}.rows": c.height for s, c in counts.items()},
-        **{f"{s}.utterances": c["utterance_id"].n_unique() for s, c in counts.items()},
-        **{f"{s}.speakers": c["speaker_id"].n_unique() for s, c in counts.items()},
+        "rows": {s: c.height for s, c in counts.items()},
+        "utterances": {s: c["utterance_id"].n_unique() for s, c in counts.items()},
+        "speakers": {s: c["speaker_id"].n_unique() for s, c in counts.items()},
         "utterances_without_rows": int(table.height - frames["utterance_id"].n_unique()),
     })
     typer.echo(f"frames: {frames.height} rows (t >= {first_target(ctx.window, ctx.lags)}; "

@@ -10,7 +10,7 @@ from audioprobe import params
 from audioprobe.atomic import atomic_dir
 from audioprobe.data.layout import dataset_root, read_source
 from audioprobe.data.speech_commands import list_clips
-from audioprobe.features.kws_mel import write_feature_cache
+from audioprobe.kws.features import write_feature_cache
 from stages._run import run
 
 app = typer.Typer(add_completion=False)

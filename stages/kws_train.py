@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -11,10 +10,12 @@ import typer
 from audioprobe import params
 from audioprobe.atomic import atomic_dir, write_csv
 from audioprobe.errors import DataError, ParamsError
-from audioprobe.features.kws_mel import load_feature_cache
-from audioprobe.models.kws_net import CONDITIONS, build_kws_net, param_groups
+from audioprobe.kws.augment import Augment
+from audioprobe.kws.features import load_feature_cache
+from audioprobe.kws.net import CONDITIONS, build_kws_net, param_groups
+from audioprobe.kws.training import evaluate, make_deterministic, replica_seed, select_device, train
+from audioprobe.live import TrainingLog
 from audioprobe.provenance import sha256_file
-from audioprobe.training.kws import evaluate, make_deterministic, replica_seed, select_device, train
 from stages._run import run
 
 app = typer.Typer(add_completion=False)
@@ -27,6 +28,7 @@ def main(
     seed: int = typer.Option(..., help="global seed (params.yaml seed)"),
     features: Path = typer.Option(Path("data/kws/features"), help="kws_features output"),
     out: Path = typer.Option(None, help="run folder (default data/kws/runs/<condition>-<replica>)"),
+    live: Path = typer.Option(None, help="dvclive folder (default plots/kws/live/<condition>-<replica>)"),
     params_file: Path = typer.Option(Path("params.yaml"), "--params"),
     progress: bool = typer.Option(True, help="tqdm progress bars"),
 ) -> None:
@@ -35,7 +37,7 @@ def main(
 
     if condition not in CONDITIONS:
         raise ParamsError(f"--condition {condition!r} is not one of {', '.join(CONDITIONS)}")
-    kws = params.load(params_file).kws
+    kws = params.load_group("kws", params_file)
     cfg, mcfg = kws.train, kws.model
     if replica not in cfg.replicas:
         raise ParamsError(f"--replica {replica} is not in params.yaml kws.train.replicas {cfg.replicas}")
@@ -55,26 +57,31 @@ def main(
     make_deterministic(torch_seed, cfg.threads, device)
     model = build_kws_net(mcfg, condition, n_classes=len(cache.words))
     run_name = f"{condition}-{replica}"
-    result = train(
-        model, param_groups(model, cfg.weight_decay), splits["train"], splits["validation"],
-        epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, grad_clip=cfg.grad_clip,
-        eval_batch_size=cfg.eval_batch_size, seed=torch_seed, device=device, progress=progress,
-        desc=run_name,
-    )
-    model.load_state_dict(result.best_state)
-    test_loss, test_acc, test_pred = evaluate(model, *splits["test"], cfg.eval_batch_size, device)
-
+    augment = Augment.from_params(cfg.augment, cache.noise()) if cfg.augment.enabled else None
     out = out or Path("data/kws/runs") / run_name
-    # Wall-clock time is printed below, not stored: the run folder is a DVC output, and
+    # Curves and run folder go to temp siblings and replace the last good ones only when
+    # the whole run succeeded (a failed run never leaves partial curves in plots/).
+    # Wall-clock time is printed below, not stored: both folders are DVC outputs, and
     # two bit-identical runs must hash the same.
-    with atomic_dir(out) as tmp:
+    with atomic_dir(live or Path("plots/kws/live") / run_name) as live_tmp, atomic_dir(out) as tmp:
+        with TrainingLog(live_tmp) as log:
+            result = train(
+                model, param_groups(model, cfg.weight_decay), splits["train"], splits["validation"],
+                epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, grad_clip=cfg.grad_clip,
+                eval_batch_size=cfg.eval_batch_size, seed=torch_seed, device=device, progress=progress,
+                desc=run_name, schedule=cfg.schedule, warmup_epochs=cfg.warmup_epochs, augment=augment,
+                on_epoch=lambda r: log.log(r.epoch, train_loss=r.train_loss, val_loss=r.val_loss,
+                                           train_acc=r.train_acc, val_acc=r.val_acc),
+            )
+            log.summary(best_epoch=result.best_epoch, best_val_acc=result.best_val_acc)
+        model.load_state_dict(result.best_state)
+        test_loss, test_acc, test_pred = evaluate(model, *splits["test"], cfg.eval_batch_size, device)
         # One metadata key: safetensors writes several keys in hash-map order, which would
         # make the checkpoint's sha256 differ between two bit-identical runs.
         run_info = {"condition": condition, "replica": replica, "seed": seed, "torch_seed": torch_seed,
                     "epoch": result.best_epoch}
         save_file(result.best_state, str(tmp / "model.safetensors"),
                   metadata={"audioprobe.kws_run": json.dumps(run_info, sort_keys=True)})
-        write_csv(tmp / "history.csv", [dataclasses.asdict(r) for r in result.history])
         write_csv(tmp / "test_predictions.csv", [
             {"relpath": cache.relpaths[i], "actual": cache.words[cache.labels[i]], "predicted": cache.words[pred]}
             for i, pred in zip(cache.indices("test"), test_pred)

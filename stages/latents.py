@@ -21,7 +21,7 @@ app = typer.Typer(add_completion=False)
 def main(
     raw: Path = typer.Option(Path("data/raw/librispeech"), help="download@librispeech output"),
     out: Path = typer.Option(Path("data/phase0"), help="folder for latents.zarr + latents_index.parquet"),
-    metrics: Path = typer.Option(Path("metrics/phase0_latents.json"), help="metrics file"),
+    stats: Path = typer.Option(Path("plots/phase0/latents.json"), help="latents statistics (committed table)"),
     params_file: Path = typer.Option(Path("params.yaml"), "--params"),
     resume: bool = typer.Option(True, help="continue a matching partial store of an interrupted run"),
 ) -> None:
@@ -56,7 +56,7 @@ def main(
     with atomic_dir(out / "latents.zarr") as tmp:
         tmp.rmdir()
         partial.rename(tmp)  # atomic_dir then swaps it in for the old store
-    write_json(metrics, {
+    write_json(stats, {
         "encoder": encoder.name,
         "dim": encoder.dim,
         "hop": encoder.hop,
@@ -71,11 +71,8 @@ def main(
         "x_std": summary["x_std"],
         "nan_count": summary["nan_count"],
         "random_weights": encoder.is_random,
-        **{f"encoder.{k}": str(v) for k, v in encoder.provenance.items()},
-        "data.source": data_prov["source"],
-        "data.sha256": data_prov["sha256"],
-        "data.subset": subset,
-        "data.min_seconds": cfg.min_seconds,
+        "weights": {k: str(v) for k, v in encoder.provenance.items()},
+        "data": {**data_prov, "subset": subset, "min_seconds": cfg.min_seconds},
     })
     typer.echo(f"latents: {summary['n_frames_total']} frames, x mean {summary['x_mean']:.4g} "
                f"std {summary['x_std']:.4g}, 0 NaN -> {out}")

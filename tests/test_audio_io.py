@@ -134,7 +134,7 @@ def test_download_stage_reports_every_bad_file_and_leaves_nothing(tmp_path):
     (root / "meta").mkdir()
     names = [f"{fold}-10000{fold}-A-{t}.wav" for fold in (1, 2) for t in (0, 1)]
     for i, n in enumerate(names):
-        write_audio(root / "audio" / n, _noise(SR // 4, seed=i), SR)
+        write_audio(root / "audio" / n, _noise(5 * SR, seed=i), SR)
     rows = ["filename,fold,target,category,esc10,src_file,take"]
     rows += [f"{n},{n[0]},{n[-5]},{'dog' if n[-5] == '0' else 'rooster'},True,10000{n[0]},A" for n in names]
     (root / "meta" / "esc50.csv").write_text("\n".join(rows) + "\n")
@@ -153,14 +153,17 @@ def test_download_stage_reports_every_bad_file_and_leaves_nothing(tmp_path):
     )
     assert proc.returncode == 1, proc.stderr
     err = [ln for ln in proc.stderr.splitlines() if ln.startswith("error: ")]
-    assert len(err) == 1, proc.stderr
-    assert "2 bad audio file(s) of 4" in err[0]
-    assert str(bad1) in err[0] and str(bad2) in err[0]
+    assert len(err) == 1, proc.stderr  # one summary line, then one line per problem
+    assert "2 problem(s) in 4 audio file(s) checked (2 unreadable)" in err[0]
+    lines = proc.stderr.splitlines()
+    assert any(ln.strip().startswith(f"{bad1}: truncated") for ln in lines)
+    assert any(ln.strip().startswith(f"{bad2}: not a readable audio file") for ln in lines)
+    assert "Traceback" not in proc.stderr
     assert not out.exists() and not (out.parent / ".esc50.tmp").exists()
 
     # fixed files: the same command succeeds and writes the manifest
     for i, b in ((1, bad1), (2, bad2)):
-        write_audio(b, _noise(SR // 4, seed=i), SR)
+        write_audio(b, _noise(5 * SR, seed=i), SR)
     proc = subprocess.run(
         [sys.executable, "-m", "stages.download", "--dataset", "esc50", "--params", str(pfile), "--out", str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=120,

@@ -20,7 +20,7 @@ from audioprobe.encoders import build_encoder
 from audioprobe.encoders.mel import MelEncoder
 from audioprobe.encoders.mimi import load_mimi, resolve_weights
 from audioprobe.errors import ParamsError, WeightsError
-from audioprobe.params import Phase0Encoder
+from audioprobe.phase0.params import Phase0Encoder
 from audioprobe.provenance import RANDOM_INIT, sha256_file
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from audioprobe.metrics.fire_stats import (
+from audioprobe.kws.fire_stats import (
     FireCounts,
     hierarchy_verdict,
     histogram_entropy,

@@ -101,12 +101,14 @@ def test_dvc_repro_frames_on_the_embedded_corpus(temp_repo):
     assert len(eval_spk) == 1 and len((splits / "train_speakers.txt").read_text().split()) == 5
     frames = pl.read_parquet(root / "data/phase0/phase0_frames.parquet")
     assert frames["t"].min() == 11 and set(frames["split"].unique()) == {"train", "heldout", "eval"}
-    latents_m = json.loads((root / "metrics/phase0_latents.json").read_text())
+    latents_m = json.loads((root / "plots/phase0/latents.json").read_text())
     assert latents_m["nan_count"] == 0 and latents_m["encoder"] == "mel" and latents_m["n_utterances"] == 12
-    assert latents_m["data.source"] == "embedded" and len(latents_m["data.sha256"]) == 64
-    assert latents_m["encoder.weights"] == "none" and latents_m["random_weights"] is False
-    frames_m = json.loads((root / "metrics/phase0_frames.json").read_text())
-    assert frames_m["n_rows"] == frames.height and frames_m["eval.speakers"] == 1
+    assert latents_m["data"]["source"] == "embedded" and len(latents_m["data"]["sha256"]) == 64
+    assert latents_m["weights"]["weights"] == "none" and latents_m["random_weights"] is False
+    frames_m = json.loads((root / "plots/phase0/frames.json").read_text())
+    assert frames_m["n_rows"] == frames.height and frames_m["speakers"]["eval"] == 1
+    # detail tables are plain outputs now: the lane's only metrics file is metrics/phase0.json
+    assert not (root / "metrics/phase0_latents.json").exists() and not (root / "metrics/phase0_frames.json").exists()
     # A new seed re-splits the speakers but never re-encodes the audio.
     temp_repo.commit("ran")
     temp_repo.set_params({"seed": 668})

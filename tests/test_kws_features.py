@@ -9,7 +9,7 @@ import torch
 from audioprobe.audio.mel import log_mel
 from audioprobe.data.speech_commands import list_clips, load_clip
 from audioprobe.errors import DataError
-from audioprobe.features.kws_mel import SPLITS, load_feature_cache, n_frames, write_feature_cache
+from audioprobe.kws.features import SPLITS, load_feature_cache, n_frames, write_feature_cache
 
 
 @pytest.fixture(scope="module")
@@ -57,3 +57,20 @@ def test_held_out_set_mixes_words_and_is_fixed(sc_root, tmp_path):
     assert list(cache.held_out(10)) == list(held)
     x, y = cache.tensors(held)
     assert x.shape == (10, 101, 80) and y.tolist() == [int(cache.labels[i]) for i in held]
+
+
+def test_noise_segments_are_whole_seconds_of_background_files(sc_root, tmp_path):
+    import soundfile as sf
+
+    from audioprobe.data.speech_commands import BACKGROUND
+    from audioprobe.kws.features import noise_segments
+
+    files = sorted((sc_root / BACKGROUND).glob("*.wav"))
+    assert files, "the fixtures carry _background_noise_"
+    expected_k = sum(sf.info(str(f)).frames // 16000 for f in files)
+    segs = noise_segments(sc_root, n_mels=40, n_fft=400, hop=320)
+    assert segs.shape == (expected_k, n_frames(320), 40) and segs.dtype == np.float32
+    first, _ = sf.read(str(files[0]), dtype="float32")
+    ref = log_mel(torch.from_numpy(first[:16000]), 16000, n_mels=40, n_fft=400, hop=320)
+    np.testing.assert_allclose(segs[0], ref.numpy(), rtol=0, atol=1e-4)
+    assert noise_segments(tmp_path, n_mels=40, n_fft=400, hop=320).shape == (0, n_frames(320), 40)

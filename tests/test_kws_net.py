@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from audioprobe.cells.lif import LIFGate
-from audioprobe.models.kws_net import build_kws_net, param_groups
-from audioprobe.params import KwsModel
+from audioprobe.kws.net import build_kws_net, param_groups
+from audioprobe.kws.params import KwsModel
 
 N_CLASSES = 5
 

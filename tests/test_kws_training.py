@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from audioprobe.models.kws_net import build_kws_net, param_groups
-from audioprobe.params import KwsModel
-from audioprobe.training.kws import evaluate, make_deterministic, replica_seed, train
+from audioprobe.kws.net import build_kws_net, param_groups
+from audioprobe.kws.params import KwsModel
+from audioprobe.kws.training import evaluate, make_deterministic, replica_seed, train
 
 TINY = KwsModel(n_mels=12, n_embd=8, n_layer=2, mlp_hidden=16, units=11, dropout=0.1)
 
@@ -67,7 +67,7 @@ def test_empty_split_is_rejected():
 
 
 def test_train_stage_outputs_are_bit_identical(fixtures_dir, tmp_path):
-    """Two runs of the kws_train stage, same seed: identical checkpoint bytes, history, predictions."""
+    """Two runs of the kws_train stage, same seed: identical checkpoint bytes, dvclive curves, predictions."""
     import json
     import subprocess
     import sys
@@ -75,7 +75,7 @@ def test_train_stage_outputs_are_bit_identical(fixtures_dir, tmp_path):
     import yaml
 
     from audioprobe.data.speech_commands import list_clips
-    from audioprobe.features.kws_mel import SPLITS, write_feature_cache
+    from audioprobe.kws.features import SPLITS, write_feature_cache
     from conftest import REPO, deep_update
 
     root = fixtures_dir / "speech_commands"
@@ -94,12 +94,64 @@ def test_train_stage_outputs_are_bit_identical(fixtures_dir, tmp_path):
         out = tmp_path / f"run{i}"
         subprocess.run(
             [sys.executable, "-m", "stages.kws_train", "--condition", "lif", "--replica", "0", "--seed", "42",
-             "--features", str(feats), "--out", str(out), "--params", str(tmp_path / "params.yaml"),
+             "--features", str(feats), "--out", str(out), "--live", str(tmp_path / f"live{i}"),
+             "--params", str(tmp_path / "params.yaml"),
              "--no-progress"],
             cwd=REPO, check=True, capture_output=True,
         )
         outs.append(out)
-    for name in ("model.safetensors", "history.csv", "test_predictions.csv"):
+    for name in ("model.safetensors", "test_predictions.csv"):
         assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
+    # dvclive curves: one TSV per metric, two rows (epochs), no timestamps, byte-identical
+    live = [sorted(p.relative_to(tmp_path / f"live{i}") for p in (tmp_path / f"live{i}").rglob("*") if p.is_file())
+            for i in range(2)]
+    assert live[0] == live[1] and {str(p) for p in live[0]} == {
+        "metrics.json", *(f"plots/metrics/{m}.tsv" for m in ("train_loss", "val_loss", "train_acc", "val_acc"))}
+    for rel in live[0]:
+        text = (tmp_path / "live0" / rel).read_text()
+        assert text == (tmp_path / "live1" / rel).read_text(), rel
+        assert "timestamp" not in text, rel
+    val_acc = (tmp_path / "live0/plots/metrics/val_acc.tsv").read_text().splitlines()
+    assert val_acc[0] == "step\tval_acc" and [r.split("\t")[0] for r in val_acc[1:]] == ["1", "2"]
     a, b = (json.loads((o / "result.json").read_text()) for o in outs)
     assert a == b and a["epochs"] == 2 and a["norm_preserve"] is False and a["cfc_impl"] == "fast"
+
+
+def test_lr_schedule_hand_values():
+    from audioprobe.kws.training import lr_schedule
+
+    const = lr_schedule("constant", 0.1, total_steps=10)
+    assert const(0) == const(9) == 0.1
+    cos = lr_schedule("cosine", 0.1, total_steps=12, warmup_steps=2)
+    assert cos(0) == pytest.approx(0.05) and cos(1) == pytest.approx(0.1)  # linear warm-up
+    assert cos(2) == pytest.approx(0.1)  # decay starts at the peak
+    assert cos(7) == pytest.approx(0.05)  # half-way through the 10 decay steps
+    assert cos(12) == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="schedule"):
+        lr_schedule("step", 0.1, 10)
+
+
+def test_on_epoch_sees_every_record_and_augment_sees_every_batch():
+    make_deterministic(5, threads=1, device=torch.device("cpu"))
+    model = build_kws_net(TINY, "lif", n_classes=3)
+    seen, batches = [], []
+
+    def augment(xb, gen):
+        batches.append(xb.shape[0])
+        return xb + 0.01 * torch.randn(xb.shape, generator=gen)
+
+    result = train(model, param_groups(model, 0.01), _data(20, 0), _data(9, 1), epochs=3, batch_size=8,
+                   lr=1e-2, grad_clip=1.0, eval_batch_size=16, seed=5, device=torch.device("cpu"),
+                   progress=False, schedule="cosine", warmup_epochs=1, augment=augment, on_epoch=seen.append)
+    assert seen == result.history and [r.epoch for r in seen] == [1, 2, 3]
+    assert batches == [8, 8, 4] * 3
+
+
+def test_cuda_without_gpu_is_one_line_params_error(monkeypatch):
+    from audioprobe.errors import ParamsError
+    from audioprobe.kws.training import select_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ParamsError, match="kws.train.device is cuda"):
+        select_device("cuda")
+    assert select_device("auto") == torch.device("cpu")

@@ -21,7 +21,7 @@ from audioprobe.data.synth import reasonaqa as s_raqa
 from audioprobe.data.synth import sounds
 from audioprobe.data.synth import speech_commands as s_sc
 from audioprobe.errors import DataError
-from audioprobe.params import (
+from audioprobe.data.params import (
     Esc50Embedded, LibriSpeechEmbedded, MusanEmbedded, ReasonAqaEmbedded, SpeechCommandsEmbedded,
 )
 
@@ -305,11 +305,11 @@ def test_reasonaqa_fixture_built_from_clotho(fixtures_dir, tmp_path):
         reasonaqa.load_split(root, "train")
     # a row pointing at a missing file, or lacking a field, is refused with its row number
     (root / "clotho_test.json").write_text(json.dumps([*test_rows, _mellow_row("x", "nope.flac", "", "", "", "", "", "")]))
-    with pytest.raises(DataError, match="row 5 filepath1 'nope.flac'"):
+    with pytest.raises(DataError, match="nope.flac: named by clotho_test.json row 5 filepath1 but missing"):
         reasonaqa.load_split(root, "test")
     del test_rows[0]["subtype"]
     (root / "clotho_test.json").write_text(json.dumps(test_rows))
-    with pytest.raises(DataError, match=r"row 0 lacks fields \['subtype'\]"):
+    with pytest.raises(DataError, match=r"row 0: lacks fields \['subtype'\]"):
         reasonaqa.load_split(root, "test")
     (root / "clotho_test.json").write_text("{not json")
     with pytest.raises(DataError, match="not valid JSON"):

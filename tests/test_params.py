@@ -11,7 +11,9 @@ import pytest
 import yaml
 
 from audioprobe import params
+from audioprobe.data.params import Data, Esc50
 from audioprobe.errors import ParamsError
+from audioprobe.kws.params import Kws
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT = yaml.safe_load((REPO / "params.yaml").read_text())
@@ -38,19 +40,21 @@ def _error(raw: dict) -> str:
 
 def test_default_file_loads_and_groups_resolve():
     p = params.load(REPO / "params.yaml")
-    assert p.seed == DEFAULT["seed"]
+    assert p["seed"] == DEFAULT["seed"]
+    assert set(p) >= {"seed", "data", "data_report", "kws", "phase0"}
     esc = params.load_group("data.esc50", REPO / "params.yaml")
-    assert isinstance(esc, params.Esc50)
+    assert isinstance(esc, Esc50)
     assert esc.source == DEFAULT["data"]["esc50"]["source"]
     assert esc.embedded.classes == DEFAULT["data"]["esc50"]["embedded"]["classes"]
     # the data groups are read back exactly as written (nothing dropped or coerced)
-    assert p.model_dump()["data"] == DEFAULT["data"]
+    assert p["data"].model_dump() == DEFAULT["data"]
 
 
 def test_defaults_in_schema_equal_empty_file(tmp_path):
     f = tmp_path / "empty.yaml"
     f.write_text("")
-    assert params.load(f) == params.Params()
+    loaded = params.load(f)
+    assert loaded["kws"] == Kws() and loaded["data"] == Data() and loaded["seed"] == 42
 
 
 def test_unknown_top_level_key_lists_allowed_keys():
@@ -109,7 +113,7 @@ def test_out_of_range_names_key_and_range(key, value, bound):
 
 
 def test_several_errors_report_the_first_and_a_count():
-    raw = _set(_set(DEFAULT, "seed", -1), "data.esc50.source", "ftp")
+    raw = _set(_set(DEFAULT, "data.esc50.embedded.classes", 1), "data.esc50.source", "ftp")
     assert "(+1 more)" in _error(raw)
 
 
@@ -128,11 +132,18 @@ def test_missing_file_and_invalid_yaml_are_one_line(tmp_path):
     assert "bad.yaml: not valid YAML" in str(info.value) and "\n" not in str(info.value)
 
 
-def test_load_group_validates_the_whole_file(tmp_path):
+def test_load_group_validates_its_own_group_only(tmp_path):
+    # A stage depends on its own lane's schema only (exact DVC deps): a bad value in
+    # another lane does not stop it, one in its own group does, and an unknown
+    # top-level key stops every stage.
     f = tmp_path / "p.yaml"
     f.write_text(yaml.safe_dump(_set(DEFAULT, "kws.train.epochs", 0)))
+    assert params.load_group("data.esc50", f).source == "embedded"
     with pytest.raises(ParamsError, match=r"kws\.train\.epochs"):
-        params.load_group("data.esc50", f)  # a bad key elsewhere still stops the stage
+        params.load_group("kws.model", f)
+    f.write_text(yaml.safe_dump({**DEFAULT, "kwz": {}}))
+    with pytest.raises(ParamsError, match=r"unknown key 'kwz'"):
+        params.load_group("data.esc50", f)
 
 
 def test_download_stage_rejects_bad_params_with_one_line(tmp_path):

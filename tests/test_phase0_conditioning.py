@@ -18,7 +18,7 @@ from audioprobe.phase0.conditioning import (
     quartile_ids,
 )
 from audioprobe.phase0.evaluate import Assignment, MetricSettings, evaluate_lag
-from audioprobe.phase0.summary import flatten
+from audioprobe.phase0.summary import table_rows
 from audioprobe.phase0.target import fit_delta_norm
 
 SMALL = FitSettings(mean_vq_k=8, pca_components=3, pca_vq_k=16, kmeans_n_init=2,
@@ -51,8 +51,9 @@ def test_same_seed_gives_identical_centroids_assignments_and_metrics(data):
         for split in a1[scheme]:
             for u, v in zip(a1[scheme][split], a2[scheme][split], strict=False):
                 np.testing.assert_array_equal(u, v)
-    assert flatten("", r1.metrics) == flatten("", r2.metrics)
-    assert i1["kmeans_fit_samples"] == 1500 and i1["pca"]["fit_samples"] == 2000
+    assert table_rows(1, r1.metrics) == table_rows(1, r2.metrics)
+    assert i1 == i2  # fit.json content: no timings, nothing that differs between runs
+    assert "seconds" not in i1 and i1["kmeans_fit_samples"] == 1500 and i1["pca"]["fit_samples"] == 2000
     # another seed really is another fit
     t3, *_ = _run(data, FitSettings(**{**SMALL.__dict__, "seed": 8}))
     assert not np.array_equal(t1["mean_vq64.centroids"], t3["mean_vq64.centroids"])
@@ -121,3 +122,47 @@ def test_too_few_train_contexts_is_a_clear_error(data):
     rows = split_data(data, METRICS.medial_pos_frac)["train"].rows[:30]
     with pytest.raises(DataError, match="K=64 needs at least 64"):
         fit_lag(data.x, rows, 1, FitSettings(schemes=("mean_vq64",)))
+
+
+def test_two_runs_of_the_stage_write_byte_identical_outputs(data, tmp_path):
+    """conditioning_fit's folder (fit.json included) holds no timings: two runs, same bytes."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import polars as pl
+    import yaml
+    import zarr
+
+    repo = Path(__file__).resolve().parents[1]
+    store = zarr.open_group(str(tmp_path / "latents.zarr"), mode="w", zarr_format=3)
+    store.create_array("x", shape=data.x.shape, chunks=(4096, data.x.shape[1]), dtype="float32")[:] = data.x
+    splits = split_data(data, METRICS.medial_pos_frac)
+    frames = pl.DataFrame({
+        "row": np.concatenate([splits[s].rows for s in splits]),
+        "split": np.concatenate([[s] * splits[s].rows.size for s in splits]),
+    })
+    frames.write_parquet(tmp_path / "frames.parquet")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"phase0": {
+        "context": {"window": 4, "lags": [1, 2]},
+        "conditioning": {"mean_vq_k": 8, "pca_components": 3, "pca_vq_k": 16, "kmeans_n_init": 2,
+                         "kmeans_fit_samples": 1500, "pca_fit_samples": 2000},
+    }}))
+    env = {**os.environ, "PYTHONPATH": f"{repo / 'lib'}{os.pathsep}{repo}", "OMP_NUM_THREADS": "1"}
+    outs = []
+    for run in ("a", "b"):
+        out = tmp_path / run
+        proc = subprocess.run(
+            [sys.executable, "-m", "stages.conditioning_fit", "--latents", str(tmp_path / "latents.zarr"),
+             "--frames", str(tmp_path / "frames.parquet"), "--out", str(out), "--seed", "5",
+             "--params", str(tmp_path / "params.yaml")],
+            cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        assert "wall s:" in proc.stdout  # timings are printed...
+        outs.append(out)
+    names = sorted(p.name for p in outs[0].iterdir())
+    assert names == sorted(p.name for p in outs[1].iterdir()) and "fit.json" in names
+    for name in names:
+        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name  # ...never written
+    assert "seconds" not in (outs[0] / "fit.json").read_text()

@@ -92,15 +92,30 @@ def test_decision_lag_selects_the_keys():
     assert decide(m, SCHEMES, DecisionRule(lag=1))["decision"] == "FAIL"
 
 
+def summary(source: str = "path", weights: str = "kyutai/moshiko-pytorch-bf16") -> dict:
+    """A phase0_metrics summary.json: 24 speakers, 6 of the 19 train speakers give held-out rows."""
+    return {
+        "latents": {"encoder": "mimi", "dim": 512, "frame_rate": 12.5, "random_init": weights == "random-init",
+                    "weights": {"name": "mimi", "weights": weights, "sha256": "ab" * 32},
+                    "data": {"source": source, "sha256": "cd" * 32}},
+        "seed": 42, "window": 8, "lags": [1, 2, 4], "schemes": SCHEMES,
+        "rows": {"train": 5150, "heldout": 708, "eval": 1430},
+        "speakers": {"train": 19, "heldout": 6, "eval": 5, "total": 24, "heldout_also_in_train": 6,
+                     "eval_also_in_train": 0},
+        "settings": {"excluded_mass_flag": 0.1, "min_cluster_train_samples": 100},
+    }
+
+
 def test_report_shows_the_matrix_the_verdict_and_a_random_init_warning():
     m = table()
     d = decide(m, SCHEMES, RULE)
-    text = render_report(m, d, SCHEMES, RULE)
+    text = render_report(m, d, SCHEMES, RULE, summary())
     assert "PASS at lag 1" in text and "0.550" in text and "WARNING" not in text
-    m["latents.random_init"] = True
-    m["latents.provenance.weights"] = "random-init"
-    text = render_report(m, decide(m, SCHEMES, RULE), SCHEMES, RULE)
+    assert "Proceed to Phase 1" in text
+    text = render_report(m, decide(m, SCHEMES, RULE), SCHEMES, RULE, summary(weights="random-init"))
     assert "WARNING: the latents come from an encoder with RANDOM weights (random-init)" in text
+    assert "Proceed to Phase 1" not in text
     failing = table(**{"eval.all.vr": 0.99})
-    text = render_report(failing, decide(failing, SCHEMES, RULE), SCHEMES, RULE)
+    text = render_report(failing, decide(failing, SCHEMES, RULE), SCHEMES, RULE, summary())
     assert "FAIL at lag 1" in text and "VR 0.997" in text  # the origin's result is quoted
+    assert "A negative result for these latents" in text

@@ -8,6 +8,8 @@ import math
 import polars as pl
 import pytest
 
+from audioprobe.headline import MAX_KEYS, SYNTHETIC_BANNER
+
 # Tiny but complete: every scheme, every lag, every split; small K so clusters reach the
 # (lowered) effective-cluster count on a few thousand frames; n_init 2 keeps k-means fast.
 TINY = {
@@ -25,30 +27,35 @@ def _single_thread(repo) -> None:
 
 
 def _check_outputs(root) -> tuple[dict, dict, str]:
+    """Check the lane's outputs; return (headline metrics, summary.json, report text)."""
     metrics = json.loads((root / "metrics/phase0.json").read_text())
-    decision = json.loads((root / "metrics/phase0_decision.json").read_text())
-    for blob in (metrics, decision):
-        for k, v in blob.items():
-            assert isinstance(v, (bool, int, float, str)), (k, v)
-            assert not (isinstance(v, float) and not math.isfinite(v)), k
+    assert sorted(p.name for p in (root / "metrics").glob("phase0*.json")) == ["phase0.json"]
+    assert len(metrics) <= MAX_KEYS and all(k.startswith("phase0.") for k in metrics)
+    for k, v in metrics.items():
+        assert isinstance(v, (bool, int, float, str)), (k, v)
+        assert not (isinstance(v, float) and not math.isfinite(v)), k
+    for scheme in ("mean_vq64", "pca8_vq256", "pca8_quartile"):  # stable keys, excluded or not
+        for key in ("eval_vr", "eval_vr_random", "excluded", "entropy_gain_nats"):
+            assert f"phase0.{scheme}.{key}" in metrics
+    summary = json.loads((root / "plots/phase0/summary.json").read_text())
     report = (root / "plots/phase0/report.txt").read_text()
-    assert "Decision matrix" in report and decision["decision"] in ("PASS", "FAIL")
-    assert f"{decision['decision']} at lag 1" in report
-    for name in ("cluster_sizes", "cluster_variance", "cluster_means_pca", "confidence_curve", "speaker_vr"):
+    assert "Decision matrix" in report and metrics["phase0.decision"] in ("PASS", "FAIL")
+    assert f"{metrics['phase0.decision']} at lag 1" in report
+    for name in ("vr_by_slice", "confidence_curve", "cluster_sizes", "cluster_variance", "cluster_means_pca",
+                 "speaker_vr"):
         assert (root / f"plots/phase0/{name}.png").stat().st_size > 1000
     table = pl.read_csv(root / "plots/phase0/tables.csv")
     assert table.height == 3 * 3 * 3 * 3  # lags × schemes × splits × slices
-    curve = pl.read_csv(root / "plots/phase0/confidence_curve.csv")
-    assert curve["keep_pct"].to_list()[-1] == 100.0
+    assert pl.read_csv(root / "plots/phase0/schemes.csv").height == 3 * 3
+    decision = pl.read_csv(root / "plots/phase0/decision.csv")
+    assert set(decision["scheme"].unique()) == {"mean_vq64", "pca8_vq256", "pca8_quartile"}
     cond = root / "data/phase0/conditioning"
     assert sorted(p.name for p in cond.iterdir()) == [
         "fit.json", "lag1.safetensors", "lag1_assignments.safetensors", "lag2.safetensors",
         "lag2_assignments.safetensors", "lag4.safetensors", "lag4_assignments.safetensors",
         "target_norm.safetensors"]
-    for scheme in ("mean_vq64", "pca8_vq256", "pca8_quartile"):
-        for split in ("train", "heldout", "eval"):
-            assert f"lag1.{scheme}.{split}.all.excluded_mass" in metrics
-    return metrics, decision, report
+    assert "seconds" not in (cond / "fit.json").read_text()
+    return metrics, summary, report
 
 
 @pytest.mark.e2e
@@ -57,14 +64,20 @@ def test_phase0_on_the_embedded_corpus_with_mel(temp_repo):
     temp_repo.set_params({**TINY, "data": {"librispeech": {"embedded": {"speakers": 12, "utterances": 3}}}})
     temp_repo.commit("tiny")
     temp_repo.run("dvc", "repro", "phase0_report")
-    metrics, decision, report = _check_outputs(temp_repo.root)
-    assert metrics["latents.encoder"] == "mel" and metrics["latents.random_init"] is False
-    assert metrics["latents.data.source"] == "embedded" and len(metrics["latents.data.sha256"]) == 64
-    assert "WARNING" not in report and decision["random_init"] is False
+    metrics, summary, report = _check_outputs(temp_repo.root)
+    assert summary["latents"]["encoder"] == "mel" and summary["latents"]["random_init"] is False
+    assert metrics["phase0.weights.encoder"] == "none (mel)"
+    assert metrics["phase0.data.librispeech"].startswith("embedded@") and metrics["phase0.synthetic"] is True
+    # synthetic data: banner in the report, no "finding" (and no random-init warning)
+    assert SYNTHETIC_BANNER in report and "RANDOM weights" not in report and "valid negative" not in report
+    table = pl.read_csv(temp_repo.root / "plots/phase0/tables.csv")
     # the random control of the pipeline's own output sits at ~1
     for split in ("train", "eval"):
-        assert abs(metrics[f"lag1.mean_vq64.{split}.all.random_vr"] - 1.0) <= 0.05
-    assert metrics["lag1.mean_vq64.k"] == 8 and metrics["lag1.pca8_quartile.k"] == 256
+        row = table.filter((pl.col("lag") == 1) & (pl.col("scheme") == "mean_vq64") & (pl.col("split") == split)
+                           & (pl.col("slice") == "all"))
+        assert abs(row["random_vr"][0] - 1.0) <= 0.05
+    k = pl.read_csv(temp_repo.root / "plots/phase0/schemes.csv").filter(pl.col("lag") == 1)
+    assert dict(zip(k["scheme"], k["k"], strict=True)) == {"mean_vq64": 8, "pca8_vq256": 16, "pca8_quartile": 256}
     # Re-running changes nothing; a decision threshold reruns the report only.
     temp_repo.commit("ran")
     assert "Running stage" not in temp_repo.run("dvc", "repro", "phase0_report").stdout
@@ -83,12 +96,11 @@ def test_phase0_with_a_random_tiny_mimi_warns_and_records_random_init(temp_repo)
     temp_repo.set_params({"phase0": {"encoder": {"name": "mimi", "weights": "random-init", "mimi_size": "tiny"}}})
     temp_repo.commit("tiny mimi")
     proc = temp_repo.run("dvc", "repro", "phase0_report")
-    metrics, decision, report = _check_outputs(temp_repo.root)
-    assert metrics["latents.encoder"] == "mimi" and metrics["latents.provenance.weights"] == "random-init"
-    assert metrics["latents.random_init"] is True and decision["random_init"] is True
-    assert decision["weights"] == "random-init"
+    metrics, summary, report = _check_outputs(temp_repo.root)
+    assert summary["latents"]["encoder"] == "mimi" and summary["latents"]["weights"]["weights"] == "random-init"
+    assert metrics["phase0.weights.encoder"] == "random-init"
     assert "WARNING: the latents come from an encoder with RANDOM weights (random-init)" in report
-    assert "RANDOM-INIT" in proc.stderr + proc.stdout
+    assert "RANDOM weights" in proc.stderr + proc.stdout
 
 
 @pytest.mark.e2e
@@ -101,12 +113,23 @@ def test_phase0_on_real_librispeech_fixtures(temp_repo, fixtures_dir):
     temp_repo.set_params({"phase0": {"latents": {"subset": "all"}}})
     temp_repo.commit("fixtures")
     temp_repo.run("dvc", "repro", "phase0_report")
-    metrics, decision, _ = _check_outputs(temp_repo.root)
-    assert metrics["latents.data.source"] == "path"
+    metrics, summary, report = _check_outputs(temp_repo.root)
+    assert metrics["phase0.data.librispeech"].startswith("path@") and metrics["phase0.synthetic"] is False
+    assert SYNTHETIC_BANNER not in report
     index = pl.read_parquet(temp_repo.root / "data/phase0/latents_index.parquet")
     assert set(index["subset"].unique()) == {"test-clean", "test-other", "train-clean-100"}
     frames = pl.read_parquet(temp_repo.root / "data/phase0/phase0_frames.parquet")
     assert frames["speaker_id"].n_unique() >= 85  # ~90 real speakers, every one with frames
-    assert metrics["speakers.eval"] >= 15  # the spec's 51/251 share of the real speakers
-    assert metrics["rows.eval"] > 0 and metrics["rows.heldout"] > 0
-    assert abs(metrics["lag1.mean_vq64.train.all.random_vr"] - 1.0) <= 0.05
+    assert summary["speakers"]["eval"] >= 15  # the spec's 51/251 share of the real speakers
+    assert summary["rows"]["eval"] > 0 and summary["rows"]["heldout"] > 0
+    # With a few utterances per real speaker, some held-out speakers have every utterance
+    # held out (none left in train): the report must not call them "the same speakers".
+    spk = summary["speakers"]
+    both, held = spk["heldout_also_in_train"], spk["heldout"]
+    assert 0 < both <= held and spk["total"] == spk["train"] + spk["eval"] + held - both
+    label = "heldout VR (same speakers)" if both == held else f"heldout VR ({both} of {held} spk in train)"
+    assert label in report
+    table = pl.read_csv(temp_repo.root / "plots/phase0/tables.csv").filter(
+        (pl.col("lag") == 1) & (pl.col("scheme") == "mean_vq64") & (pl.col("split") == "train")
+        & (pl.col("slice") == "all"))
+    assert abs(table["random_vr"][0] - 1.0) <= 0.05

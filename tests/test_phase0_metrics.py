@@ -10,7 +10,7 @@ from audioprobe.metrics.gaussian_entropy import entropy_reduction_samples
 from audioprobe.metrics.variance_ratio import variance_ratio_samples
 from audioprobe.phase0.conditioning import FitSettings, fit_and_assign, n_clusters
 from audioprobe.phase0.evaluate import SLICES, Assignment, MetricSettings, confidence_bands, evaluate_lag
-from audioprobe.phase0.summary import flatten
+from audioprobe.phase0.summary import TABLE_METRICS, table_rows
 from audioprobe.phase0.target import fit_delta_norm
 
 FIT = FitSettings(mean_vq_k=12, pca_components=3, pca_vq_k=40, kmeans_n_init=2,
@@ -153,6 +153,8 @@ def test_an_all_excluded_scheme_has_no_vr_and_is_flagged(run):
         got = res.metrics[scheme]["eval"]["all"]
         assert got["n_included"] == 0 and got["excluded_mass"] == 1.0 and got["excluded_flag"]
         assert got["vr"] is None and got["random_vr"] is None and got["degradation"] is None
-    flat = flatten("lag1", res.metrics)
-    assert "lag1.mean_vq64.eval.all.vr" not in flat and flat["lag1.mean_vq64.eval.all.excluded_mass"] == 1.0
-    assert all(v is not None and v == v for v in flat.values())  # no None / NaN reaches metrics JSON
+    rows = table_rows(1, res.metrics)
+    assert len(rows) == len(FIT.schemes) * len(splits) * len(SLICES)  # an excluded scheme keeps its rows
+    row = next(r for r in rows if (r["scheme"], r["split"], r["slice"]) == ("mean_vq64", "eval", "all"))
+    assert row["vr"] is None and row["excluded_mass"] == 1.0 and set(row) >= set(TABLE_METRICS)
+    assert all(v is None or v == v for r in rows for v in r.values())  # blank, never NaN

@@ -22,7 +22,7 @@ from audioprobe.data.synth import reasonaqa as s_raqa
 from audioprobe.data.synth import sounds
 from audioprobe.data.synth import speech_commands as s_sc
 from audioprobe.data.synth.espeak import SpeakJob, Voice, speak_batches
-from audioprobe.params import (
+from audioprobe.data.params import (
     Esc50Embedded, LibriSpeechEmbedded, MusanEmbedded, ReasonAqaEmbedded, SpeechCommandsEmbedded,
 )
 from audioprobe.provenance import sha256_tree

@@ -8,21 +8,46 @@ import subprocess
 import sys
 from pathlib import Path
 
+from enum import Enum
+
 import typer
 
+from audioprobe.data.layout import DATASETS
 from audioprobe.errors import AudioprobeError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+# rich_markup_mode=None: a usage error (an unknown dataset name) is click's plain
+# "Error: ... is not one of ..." line, not a boxed panel.
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="audioprobe: four audio-representation experiments as one DVC pipeline.")
-data_app = typer.Typer(no_args_is_help=True, help="Data: synthesise, check and summarise datasets.")
+data_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Data: synthesise, check and summarise datasets.")
 exp_app = typer.Typer(no_args_is_help=True, help="Experiments: run a lane or a seed through DVC.")
 util_app = typer.Typer(no_args_is_help=True, help="Utilities: params check, plots template, benchmarks.")
 app.add_typer(data_app, name="data")
 app.add_typer(exp_app, name="exp")
 app.add_typer(util_app, name="util")
 
-LANES = {"data": "data_report", "kws": "kws_analyze", "phase0": "phase0_report"}
-BENCHES = ("cfc", "encoders", "phase0")
+# The last stage of each lane: `dvc repro <stage>` runs the lane and what it needs.
+LANES = {"data": "data_report", "kws": "kws_analyze", "phase0": "phase0_report",
+         "detect": "detect_eval", "reason": "reason_eval"}
+Lane = Enum("Lane", {name: name for name in LANES}, type=str)
+LaneOrAll = Enum("LaneOrAll", {"all": "all", **{name: name for name in LANES}}, type=str)
+BENCHES = ("cfc", "encoders", "phase0", "detect", "reason")
+Bench = Enum("Bench", {name: name for name in BENCHES}, type=str)
+
+
+def exp_show_args(lane: str) -> list[str]:
+    """`dvc exp show` options keeping one lane's headline metrics and the seed.
+
+    Every lane together is far wider than a terminal. The lane's params columns (its params
+    groups share the `<lane>.` prefix with its metrics) and provenance strings are dropped.
+    """
+    from audioprobe.params import schema_for
+
+    hidden = ["data", "weights"]
+    if lane != "data":
+        hidden += list(schema_for(lane).model_fields)
+    return ["exp", "show", "--no-pager", "--precision", "3", "--drop", ".*",
+            "--keep", rf"^(Experiment|Created|seed)$|^{lane}\.(?!({'|'.join(hidden)})\.)"]
 
 
 def _fail(exc: AudioprobeError) -> None:
@@ -30,53 +55,76 @@ def _fail(exc: AudioprobeError) -> None:
     raise typer.Exit(1)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from audioprobe import __version__
+
+        typer.echo(f"audioprobe {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="Print the audioprobe version and exit.")) -> None:
+    """audioprobe: four audio-representation experiments as one DVC pipeline."""
+
+
+# Dataset names as a typer choice: an unknown name is one error line listing the valid ones.
+Dataset = Enum("Dataset", {d: d for d in DATASETS}, type=str)
+
+
 @data_app.command("synth")
-def data_synth(dataset: str, out: Path = typer.Option(..., help="folder to write the layout into"),
+def data_synth(dataset: Dataset = typer.Argument(..., metavar="DATASET", help="which dataset"),
+               out: Path = typer.Option(..., help="folder to write the layout into"),
                params_file: Path = typer.Option(Path("params.yaml"), "--params")) -> None:
     """Write the embedded corpus of one dataset (official layout) into OUT."""
     from audioprobe import params
     from audioprobe.atomic import atomic_dir
     from audioprobe.data.sources import materialise
 
+    name = dataset.value
     try:
-        cfg = params.load_group(f"data.{dataset}", params_file).model_copy(update={"source": "embedded"})
+        cfg = params.load_group(f"data.{name}", params_file).model_copy(update={"source": "embedded"})
         with atomic_dir(out) as tmp:
-            rec = materialise(dataset, cfg, tmp)
+            rec = materialise(name, cfg, tmp)
     except AudioprobeError as exc:
         _fail(exc)
-    typer.echo(f"{dataset}: {rec['files']} files, sha256 {rec['sha256']}")
+    typer.echo(f"{name}: {rec['files']} files, sha256 {rec['sha256']}")
 
 
 @data_app.command("check")
-def data_check(dataset: str, root: Path) -> None:
-    """Check a local copy at ROOT: official layout and every audio file readable."""
-    from audioprobe.audio.io import check_audio_files
-    from audioprobe.data.sources import LAYOUTS
+def data_check(dataset: Dataset = typer.Argument(..., metavar="DATASET", help="which dataset's layout and rules"),
+               root: Path = typer.Argument(..., metavar="ROOT", help="the copy's root folder (official layout)"),
+               quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar")) -> None:
+    """Check a local copy at ROOT: layout and every audio file, all problems listed at once.
 
-    try:
-        files = LAYOUTS[dataset].audio_files(root)
-    except AudioprobeError as exc:
-        _fail(exc)
-    bad = check_audio_files(files)
-    for line in bad:
-        typer.echo(line, err=True)
-    typer.echo(f"{dataset}: {len(files)} audio files, {len(bad)} bad")
-    raise typer.Exit(1 if bad else 0)
+    The same checks as `dvc repro download@DATASET` (sample rate, duration, silence,
+    empty/truncated/stereo/NaN/non-audio files, misnamed or stray files).
+    """
+    from audioprobe.data.checks import check_dataset, describe_rules
+
+    name = dataset.value
+    n_files, problems = check_dataset(name, root, progress=not quiet)
+    for p in problems:
+        typer.echo(p.line(), err=True)
+    rules = "; ".join(r.split(": ", 1)[1] for r in describe_rules(name))
+    typer.echo(f"{name}: {n_files} audio files checked, {len(problems)} problem(s) ({rules})")
+    raise typer.Exit(1 if problems else 0)
 
 
 @data_app.command("summary")
 def data_summary(raw: Path = typer.Option(Path("data/raw"))) -> None:
-    """Print the data_report summary of every downloaded dataset."""
-    from audioprobe.data.layout import DATASETS
+    """Print the data_report summary of every downloaded dataset, one line each, named."""
     from audioprobe.data.summary import summarise
 
     for name in DATASETS:
         try:
             flat, _ = summarise(name, raw / name)
         except AudioprobeError as exc:
-            typer.echo(f"{name}: {exc}")
+            typer.echo(f"{name}: {str(exc).splitlines()[0]}")
             continue
-        typer.echo("  ".join(f"{k.split('.', 1)[1]}={v}" for k, v in flat.items() if k != f"{name}.sha256"))
+        fields = "  ".join(f"{k.split('.', 1)[1]}={v}" for k, v in flat.items() if k != f"{name}.sha256")
+        typer.echo(f"{name}: {fields}")
 
 
 def _dvc(*args: str) -> None:
@@ -86,12 +134,15 @@ def _dvc(*args: str) -> None:
 
 
 @exp_app.command("run")
-def exp_run(lane: str = typer.Argument("all", help=f"all or one of {', '.join(LANES)}")) -> None:
+def exp_run(lane: LaneOrAll = typer.Argument(LaneOrAll.all, help="all, or one lane")) -> None:
     """`dvc repro` the whole pipeline or one lane."""
-    if lane != "all" and lane not in LANES:
-        typer.echo(f"error: lane {lane!r} is not one of all, {', '.join(LANES)}", err=True)
-        raise typer.Exit(2)
-    _dvc("repro", *([] if lane == "all" else [LANES[lane]]))
+    _dvc("repro", *([] if lane.value == "all" else [LANES[lane.value]]))
+
+
+@exp_app.command("show")
+def exp_show(lane: Lane = typer.Argument(..., help="the lane whose metrics to show")) -> None:
+    """`dvc exp show` for one lane: its headline metrics and the seed, provenance dropped."""
+    _dvc(*exp_show_args(lane.value))
 
 
 @exp_app.command("seed")
@@ -121,11 +172,9 @@ def util_plots_template() -> None:
 
 
 @util_app.command("bench", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def util_bench(ctx: typer.Context, name: str = typer.Argument(..., help=", ".join(BENCHES))) -> None:
+def util_bench(ctx: typer.Context, bench: Bench = typer.Argument(..., help="which benchmark")) -> None:
     """Run a benchmark (python -m audioprobe.bench.NAME); extra args pass through."""
-    if name not in BENCHES:
-        typer.echo(f"error: bench {name!r} is not one of {', '.join(BENCHES)}", err=True)
-        raise typer.Exit(2)
+    name = bench.value
     sys.argv = [f"audioprobe.bench.{name}", *ctx.args]
     runpy.run_module(f"audioprobe.bench.{name}", run_name="__main__")
 

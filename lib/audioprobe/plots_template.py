@@ -9,6 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 
 TEMPLATE_PATH = Path(".dvc/offline_plots.html")
+# The inlined bundle keeps its own licences; their full texts are in the repository's LICENSE.
+NOTICE = (
+    "Inlined below: the vl-convert-python JavaScript bundle ({versions}) and the d3 modules "
+    "it is built on. Vega, Vega-Lite and vega-embed: BSD 3-Clause, Copyright (c) 2015-2023 "
+    "University of Washington Interactive Data Lab. d3: ISC, Copyright 2010-2023 Mike Bostock. "
+    "vl-convert: BSD 3-Clause, Copyright 2023 Jon Mease. Licence texts: LICENSE."
+)
 
 
 def render() -> str:
@@ -20,8 +27,11 @@ def render() -> str:
     bundle = vl_convert.javascript_bundle()
     if "{plot_divs}" in bundle or "</script" in bundle:
         raise RuntimeError("vl-convert bundle contains text that would break the template")
+    versions = (f"Vega {vl_convert.get_vega_version()}, Vega-Lite {vl_convert.get_vegalite_versions()[-1]}, "
+                f"vega-embed {vl_convert.get_vega_embed_version()}")
     return (
         "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n<title>audioprobe plots</title>\n"
+        f"<!-- {NOTICE.format(versions=versions)} -->\n"
         f"<script>\n{bundle}\n</script>\n</head>\n<body>\n{{plot_divs}}\n</body>\n</html>\n"
     )
 

@@ -9,9 +9,14 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from audioprobe.errors import DataError
 
-class AudioError(ValueError):
-    """Bad audio: the message names the file and what is wrong with it."""
+
+class AudioError(DataError, ValueError):
+    """Bad audio: the message names the file and what is wrong with it.
+
+    A DataError, so a stage that meets bad audio prints one line (not a traceback).
+    """
 
 
 def read_audio(path: str | Path, expected_sr: int | None = None) -> tuple[np.ndarray, int]:

@@ -1,4 +1,4 @@
-"""Time the phase0 fit + metrics at full scale on synthetic latents (EXPERIMENTS.md §2 notes).
+"""Time the phase0 fit + metrics at full scale on synthetic latents (lane README: feasibility).
 
     python -m audioprobe.bench.phase0 [--frames 1000000] [--dim 512] [--speakers 251] [--lag 1]
 
@@ -118,7 +118,9 @@ def run_phase0(data: SyntheticPhase0, lag: int, fit: FitSettings, metric: Metric
     mean, std = fit_delta_norm(data.x, splits["train"].rows)
     times["target_norm"], cpu["target_norm"] = time.perf_counter() - t, time.process_time() - c
     t, c = time.perf_counter(), time.process_time()
-    tensors, info, asg = fit_and_assign(data.x, {s: d.rows for s, d in splits.items()}, lag, fit)
+    steps: dict[str, float] = {}
+    tensors, info, asg = fit_and_assign(data.x, {s: d.rows for s, d in splits.items()}, lag, fit, steps)
+    info = {**info, "seconds": steps}
     times["fit_assign"], cpu["fit_assign"] = time.perf_counter() - t, time.process_time() - c
     t, c = time.perf_counter(), time.process_time()
     assignments = {sch: {sp: Assignment(*v) for sp, v in per.items()} for sch, per in asg.items()}

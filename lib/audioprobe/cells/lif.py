@@ -1,4 +1,4 @@
-"""The learnable LIF soft gate of the kws experiment (EXPERIMENTS.md §1) and its identity twin.
+"""The learnable LIF soft gate of the kws experiment (kws lane README, "LIF gate") and its identity twin.
 
 Both gates return `(y, fire)`: the fire values are an explicit output so the analysis
 stage reads them from the forward pass instead of scraping them with hooks.
@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-# Definition constants (EXPERIMENTS.md §1): θ = |t|·0.1, t₀ = 0.01; λ = sigmoid(l), l₀ = 2;
+# Definition constants (kws lane README): θ = |t|·0.1, t₀ = 0.01; λ = sigmoid(l), l₀ = 2;
 # k = softplus(s), s₀ = 2.
 THRESHOLD_SCALE = 0.1
 T_INIT = 0.01

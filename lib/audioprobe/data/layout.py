@@ -1,14 +1,61 @@
-"""Resolve `data/raw/<dataset>` (the download stage's output) to the official-layout root."""
+"""Resolve `data/raw/<dataset>` (the download stage's output) to the official-layout root,
+and the `Problem` record every layout and audio check reports."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from audioprobe.errors import DataError
 
 SOURCE_FILE = "source.json"
 DATASETS = ("speech_commands", "librispeech", "esc50", "musan", "reasonaqa")
+# Suffixes that mark a file as audio whatever its case, so an `.WAV` or a stray `.mp3`
+# inside a layout is reported instead of silently left out.
+AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".aif", ".aiff", ".wma")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a dataset copy: which file or folder, what, and what to do."""
+
+    path: str
+    what: str
+    fix: str
+    kind: str = "layout"  # layout | audio, and for audio the rule broken (e.g. "sample rate")
+
+    def line(self) -> str:
+        return f"{self.path}: {self.what}; {self.fix}"
+
+
+class DataProblems(DataError):
+    """Every problem found in one dataset copy; str() is a summary line then one line each."""
+
+    def __init__(self, dataset: str, problems: list[Problem], n_files: int | None = None):
+        self.dataset, self.problems, self.n_files = dataset, list(problems), n_files
+        super().__init__(self.summary())
+
+    def summary(self) -> str:
+        kinds: dict[str, int] = {}
+        for p in self.problems:
+            kinds[p.kind] = kinds.get(p.kind, 0) + 1
+        per_kind = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+        of = f" in {self.n_files} audio file(s) checked" if self.n_files is not None else ""
+        return (f"data.{self.dataset}: {len(self.problems)} problem(s){of} ({per_kind}); "
+                f"fix every line below, then rerun")
+
+    def __str__(self) -> str:
+        return "\n".join([self.summary(), *(f"  {p.line()}" for p in self.problems)])
+
+
+def is_hidden(path: Path, root: Path) -> bool:
+    """True for files under a dot-folder or dot-named (.DS_Store, ._x, .git); layouts skip them."""
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def is_audio_name(name: str) -> bool:
+    return name.lower().endswith(AUDIO_SUFFIXES)
 
 
 def read_source(raw_dir: str | Path) -> dict:

@@ -3,16 +3,20 @@
 - embedded: the synthesizer writes the official layout into `<out>/<layout root>`.
 - path: the user's local copy is read in place; `<out>/manifest.tsv` lists every file
   (relative path, size, sha256) so a changed file changes this stage's output and
-  reruns what depends on it, without copying gigabytes into the DVC cache.
-- url: the official archive is downloaded (progress bar), checked against `sha256`,
-  and extracted into `<out>`.
-Every source writes `<out>/source.json` (read by `layout.dataset_root`).
+  reruns what depends on it, without copying gigabytes into the DVC cache. (dvc.yaml
+  lists the copy itself as a dependency, so `dvc status` notices an edit.)
+- url: the official archive is downloaded over https (progress bar), checked against
+  the pinned `sha256` (refused without one unless `allow_unverified: true`), and
+  extracted into `<out>`.
+Then every file is checked (`checks.check_dataset`: layout and audio, all problems at
+once) and `<out>/source.json` is written (read by `layout.dataset_root`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import sys
 import tarfile
@@ -22,9 +26,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from audioprobe.audio.io import check_audio_files
 from audioprobe.data import esc50, librispeech, musan, reasonaqa, speech_commands
-from audioprobe.data.layout import SOURCE_FILE
+from audioprobe.data.checks import check_dataset
+from audioprobe.data.layout import SOURCE_FILE, DataProblems, Problem
 from audioprobe.errors import DataError
 from audioprobe.provenance import sha256_file, sha256_tree
 
@@ -68,11 +72,14 @@ def write_path(name: str, cfg, out: Path) -> dict:
     if not cfg.path or not root.is_dir():
         raise DataError(f"params.yaml: data.{name}.path {cfg.path!r} is not a folder; "
                         f"point it at a local copy in the official layout")
-    root = root.resolve()
     lines = manifest_lines(root)
     (out / "manifest.tsv").write_text("".join(ln + "\n" for ln in lines))
     digest = hashlib.sha256("".join(ln + "\n" for ln in lines).encode()).hexdigest()
-    return {"source": "path", "root": str(root), "sha256": digest}
+    # A relative path (e.g. data/local/<dataset>) stays relative to the output folder, so
+    # no absolute path of this machine lands in a DVC output; `out` is a temp sibling of
+    # the final folder, so the relative path holds for both.
+    rel = root.resolve() if root.is_absolute() else Path(os.path.relpath(root.resolve(), out.resolve()))
+    return {"source": "path", "root": rel.as_posix(), "sha256": digest}
 
 
 def download(url: str, dest: Path) -> None:
@@ -88,6 +95,9 @@ def download(url: str, dest: Path) -> None:
 def write_url(name: str, cfg, out: Path) -> dict:
     if not cfg.url:
         raise DataError(f"params.yaml: data.{name}.url is empty; set the official archive URL")
+    if not cfg.sha256 and not cfg.allow_unverified:
+        raise DataError(f"params.yaml: data.{name}.sha256 is empty, so the archive at {cfg.url} cannot be "
+                        f"verified; pin its published sha256, or set data.{name}.allow_unverified: true")
     archive = out / ".download" / Path(cfg.url).name
     archive.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -96,13 +106,15 @@ def write_url(name: str, cfg, out: Path) -> dict:
         raise DataError(f"data.{name}.url: download failed ({exc}); check the network or use source: path") from None
     digest = sha256_file(archive)
     if not cfg.sha256:
-        print(f"warning: data.{name}.sha256 is empty, so the archive was not verified; "
-              f"its sha256 is {digest}: pin it in params.yaml", file=sys.stderr)
+        print(f"warning: data.{name}: archive NOT verified (allow_unverified: true); its sha256 is {digest}: "
+              f"pin it as data.{name}.sha256", file=sys.stderr)
     elif digest != cfg.sha256.lower():
-        raise DataError(f"data.{name}.url: sha256 {digest} does not match data.{name}.sha256 {cfg.sha256}")
+        raise DataError(f"data.{name}.url: sha256 {digest} does not match data.{name}.sha256 {cfg.sha256}; "
+                        f"the archive changed or the download is corrupt: download again or check the pin")
     extract(archive, out)
     shutil.rmtree(archive.parent)
-    return {"source": "url", "root": ARCHIVE_ROOT[name] or ".", "sha256": digest, "url": cfg.url}
+    return {"source": "url", "root": ARCHIVE_ROOT[name] or ".", "sha256": digest, "url": cfg.url,
+            "verified": bool(cfg.sha256)}
 
 
 def extract(archive: Path, out: Path) -> None:
@@ -122,18 +134,26 @@ def extract(archive: Path, out: Path) -> None:
             raise DataError(f"{archive}: cannot extract ({exc})") from None
 
 
-def materialise(name: str, cfg, out: Path) -> dict:
+def materialise(name: str, cfg, out: Path, progress: bool = True) -> dict:
     """Fill `out` (an empty temp folder) from the configured source, then check every file.
 
-    Raises DataError listing every bad audio file at once.
+    Raises DataProblems listing every layout and audio problem at once; the caller
+    (atomic_dir) then removes `out`, so nothing partial is left.
     """
     rec = {"embedded": write_embedded, "path": write_path, "url": write_url}[cfg.source](name, cfg, out)
-    root = Path(rec["root"]) if Path(rec["root"]).is_absolute() else out / rec["root"]
-    layout = LAYOUTS[name]
-    files = layout.audio_files(root)
-    bad = check_audio_files(files)
-    if bad:
-        raise DataError(f"data.{name}: {len(bad)} bad audio file(s) of {len(files)}: " + "; ".join(bad))
-    rec["files"] = len(files)
+    # path: check the copy where the user named it (their paths in every message)
+    root = Path(cfg.path).expanduser() if cfg.source == "path" else out / rec["root"]
+    n_files, problems = check_dataset(name, root, getattr(cfg, "subset", None), progress=progress)
+    if problems:
+        raise DataProblems(name, [_shown(p, out, cfg.source) for p in problems], n_files)
+    rec["files"] = n_files
     (out / SOURCE_FILE).write_text(json.dumps(rec, indent=2, sort_keys=True) + "\n")
     return rec
+
+
+def _shown(p: Problem, out: Path, source: str) -> Problem:
+    """Name files of an embedded corpus or an extracted archive by their place in it, not the temp folder."""
+    if source == "path" or not p.path.startswith(str(out)):
+        return p
+    label = "archive" if source == "url" else "embedded corpus"
+    return Problem(f"({label}) {p.path[len(str(out)):].lstrip('/')}", p.what, p.fix, p.kind)

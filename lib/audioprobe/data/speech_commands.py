@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from audioprobe.audio.io import read_audio
-from audioprobe.errors import DataError
+from audioprobe.audio.io import AudioError, read_audio
+from audioprobe.data.layout import DataProblems, Problem, is_audio_name
 
 SAMPLE_RATE = 16000
 WORDS = (
@@ -49,45 +49,117 @@ def which_set(filename: str, validation_percentage: float = 10.0, testing_percen
     return "training"
 
 
-def _read_list(root: Path, name: str) -> set[str]:
+def _read_list(root: Path, name: str, problems: list[Problem]) -> set[str]:
     f = root / name
     if not f.is_file():
-        raise DataError(f"{f}: missing; a Speech Commands v2 root has validation_list.txt and testing_list.txt")
+        problems.append(Problem(str(f), "missing", "a Speech Commands v2 root holds validation_list.txt "
+                                "and testing_list.txt; copy them from the official archive"))
+        return set()
     return {ln.strip() for ln in f.read_text().splitlines() if ln.strip()}
 
 
-def list_clips(root: str | Path) -> list[Clip]:
-    """Return every keyword clip under root (sorted by relpath) with its official split."""
+def _name_problem(f: Path) -> Problem:
+    if f.suffix != ".wav" and f.suffix.lower() == ".wav":
+        return Problem(str(f), f"upper-case suffix {f.suffix} is not part of the layout (clips end in .wav)",
+                       "rename it to lower-case .wav")
+    return Problem(str(f), "name is not <speaker>_nohash_<n>.wav", "rename it or remove it")
+
+
+def scan(root: str | Path) -> tuple[list[Clip], list[Path], list[Problem]]:
+    """Return (keyword clips sorted by relpath, background noise files, every layout problem).
+
+    Never stops at the first problem: a misnamed file, an `.WAV`, a stray folder or a
+    list entry with no file are all reported.
+    """
     root = Path(root)
-    val, test = _read_list(root, "validation_list.txt"), _read_list(root, "testing_list.txt")
-    clips = []
-    for word in WORDS:
-        d = root / word
-        if not d.is_dir():
+    problems: list[Problem] = []
+    if not root.is_dir():
+        return [], [], [Problem(str(root), "not a folder", "point the path at a Speech Commands v2 root")]
+    val = _read_list(root, "validation_list.txt", problems)
+    test = _read_list(root, "testing_list.txt", problems)
+    clips: list[Clip] = []
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith(".") or entry.name == BACKGROUND:
             continue
-        for f in sorted(d.glob("*.wav")):
+        if entry.is_file():
+            if is_audio_name(entry.name):
+                problems.append(Problem(str(entry), "audio file outside a word folder",
+                                        "move it into its <word>/ folder or remove it"))
+            continue
+        if entry.name not in WORDS:
+            if any(is_audio_name(f.name) for f in entry.rglob("*") if f.is_file()):
+                problems.append(Problem(str(entry), "folder is not one of the 35 Speech Commands v2 words, "
+                                        "so its audio would be left out", "rename or remove it"))
+            continue
+        for f in sorted(entry.iterdir()):
+            if f.name.startswith("."):
+                continue
+            if f.is_dir():
+                problems.append(Problem(str(f), "sub-folder inside a word folder",
+                                        "clips sit directly in <word>/; move them up or remove it"))
+                continue
             m = _NAME.match(f.name)
             if not m:
-                raise DataError(f"{f}: name is not <speaker>_nohash_<n>.wav")
-            rel = f"{word}/{f.name}"
+                problems.append(_name_problem(f))
+                continue
+            rel = f"{entry.name}/{f.name}"
             split = "validation" if rel in val else "test" if rel in test else "train"
-            clips.append(Clip(rel, word, m["speaker"], split))
+            clips.append(Clip(rel, entry.name, m["speaker"], split))
+    listed = {c.relpath for c in clips}
+    for name, entries in (("validation_list.txt", val), ("testing_list.txt", test)):
+        for rel in sorted(entries - listed):
+            if not (root / rel).is_file():
+                problems.append(Problem(str(root / rel), f"listed in {name} but missing",
+                                        f"restore the file or remove the line from {name}"))
+    background: list[Path] = []
+    bg = root / BACKGROUND
+    if bg.is_dir():
+        for f in sorted(bg.iterdir()):
+            if f.name.startswith(".") or not f.is_file() or not is_audio_name(f.name):
+                continue
+            if f.suffix == ".wav":
+                background.append(f)
+            else:
+                problems.append(Problem(str(f), f"suffix {f.suffix} in {BACKGROUND}/ (noise files end in .wav)",
+                                        "convert or rename it to .wav"))
     if not clips:
-        raise DataError(f"{root}: no <word>/*.wav clips of the 35 Speech Commands v2 words")
+        problems.append(Problem(str(root), "no <word>/<speaker>_nohash_<n>.wav clips of the 35 "
+                                "Speech Commands v2 words", "point the path at a Speech Commands v2 root"))
+    return clips, background, problems
+
+
+def list_clips(root: str | Path) -> list[Clip]:
+    """Return every keyword clip under root (sorted by relpath) with its official split.
+
+    Raises DataProblems listing every layout problem at once.
+    """
+    clips, _, problems = scan(root)
+    if problems:
+        raise DataProblems("speech_commands", problems)
     return clips
 
 
 def load_clip(root: str | Path, relpath: str, length: int = SAMPLE_RATE) -> np.ndarray:
-    """Return the clip as float32 [length], zero-padded or trimmed to 1 s."""
-    wave, _ = read_audio(Path(root) / relpath, expected_sr=SAMPLE_RATE)
+    """Return the clip as float32 [length], zero-padded (or cut when `length` < 1 s is asked for).
+
+    Raises AudioError (a DataError naming the file) for a bad file, a rate other than
+    16 kHz, or a clip longer than 1 s: the dataset's clips are at most 1 s, and cutting a
+    longer one would silently train on its first second.
+    """
+    path = Path(root) / relpath
+    wave, _ = read_audio(path, expected_sr=SAMPLE_RATE)
+    if wave.size > SAMPLE_RATE:
+        raise AudioError(f"{path}: {wave.size / SAMPLE_RATE:.3f} s long, but Speech Commands clips are at "
+                         f"most 1 s; trim it or remove it")
     out = np.zeros(length, np.float32)
     out[: min(length, wave.size)] = wave[:length]
     return out
 
 
 def audio_files(root: str | Path) -> list[Path]:
-    """Every audio file of the layout, for integrity checks and reports."""
+    """Every audio file of the layout (clips, then background noise); raises DataProblems."""
     root = Path(root)
-    files = [root / c.relpath for c in list_clips(root)]
-    bg = root / BACKGROUND
-    return files + (sorted(bg.glob("*.wav")) if bg.is_dir() else [])
+    clips, background, problems = scan(root)
+    if problems:
+        raise DataProblems("speech_commands", problems)
+    return [root / c.relpath for c in clips] + background

@@ -9,6 +9,7 @@ import soundfile as sf
 
 from audioprobe.data import esc50, librispeech, musan, reasonaqa, speech_commands
 from audioprobe.data.layout import dataset_root, read_source
+from audioprobe.headline import data_entry, headline
 
 
 def _groups(name: str, root: Path) -> tuple[dict[str, int], list[Path]]:
@@ -56,3 +57,19 @@ def summarise(name: str, raw_dir: Path) -> tuple[dict, np.ndarray]:
         "source": src["source"], "sha256": src["sha256"],
     }
     return {f"{name}.{k}": v for k, v in out.items()}, dur
+
+
+def headline_values(detail: dict[str, dict]) -> dict:
+    """Return metrics/data.json: per dataset its clip count, hours and `<source>@<sha12>`.
+
+    Everything else `summarise` measured (speakers, classes, splits, durations, rates, full
+    hashes) is in plots/data/summary.json.
+    """
+    values: dict = {}
+    for name, d in detail.items():
+        values[f"{name}.clips"] = d["clips"]
+        values[f"{name}.hours"] = round(d["seconds_total"] / 3600, 3)
+        values[f"{name}.source"] = data_entry(d)
+    out = headline("data", values, data={})
+    out["data.synthetic"] = any(d["source"] == "embedded" for d in detail.values())
+    return out

@@ -10,19 +10,11 @@ from typing import Any
 
 import torch
 
+from audioprobe.device import pick_device
 from audioprobe.encoders.interface import Encoder
 from audioprobe.errors import ParamsError
 
 __all__ = ["Encoder", "build_encoder", "pick_device"]
-
-
-def pick_device(device: str) -> torch.device:
-    """Return the torch device for 'auto' | 'cpu' | 'cuda' ('auto' = cuda when available)."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ParamsError(f"device {device!r} asked for, but torch sees no CUDA device; use cpu or auto")
-    return torch.device(device)
 
 
 def build_encoder(cfg: Any, device: str | torch.device = "cpu", param: str = "phase0.encoder") -> Encoder:

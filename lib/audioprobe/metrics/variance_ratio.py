@@ -7,7 +7,7 @@ Q_g = Σ ||y||²), so one pass over the data serves every slice, split and speak
     SSE_within = Σ_g Q_g − Σ_g ||S_g||² / n_g              (each group's own mean: `vr`)
     SSE_around = Σ_g Q_g − 2 Σ_g μ_g·S_g + Σ_g n_g ||μ_g||² (given means μ, e.g. train's)
 
-Both terms of a ratio always cover exactly the same samples (EXPERIMENTS.md §2).
+Both terms of a ratio always cover exactly the same samples.
 Undefined ratios (no samples, or zero total variance) come back as None, never NaN,
 so metrics JSON stays valid; callers must treat None as "no evidence", never a pass.
 """

@@ -1,1 +1,1 @@
-"""phase0: is there reusable structure in codec latent dynamics? (EXPERIMENTS.md §2)."""
+"""phase0: is there reusable structure in codec latent dynamics? (definitions: README.md in this package)."""

@@ -7,7 +7,7 @@ so the number of groupings per sample is what costs. Per scheme there are four:
 - atoms (speaker, cluster, slice flags): every VR of every slice and speaker, and the
   train cluster means, are sums of atoms (float32: ~200 k atoms × 512 at full scale)
 - (cluster, flags) per-dim Σy²: the Gaussian entropies
-- (cluster, flags) of the random control's permuted ids
+- (cluster, flags) of the random control's permuted ids (sums, Σ||y||², per-dim Σy²)
 - (confidence band, cluster): the confidence curve (bands of distance rank)
 
 Only samples in effective clusters (`cmap` >= 0) enter any group; excluded samples are
@@ -81,6 +81,7 @@ class SchemeStats:
     random_counts: np.ndarray  # (n_eff·4,)
     random_sums: np.ndarray  # (n_eff·4, D)
     random_sq: np.ndarray  # (n_eff·4,)
+    random_sq_dims: np.ndarray  # (n_eff·4, D) Σ y² per dim under the permuted ids
     excluded: np.ndarray  # (4,) excluded samples per flag
     totals: np.ndarray  # (4,) all samples per flag
     band_counts: np.ndarray | None = None  # (B·n_eff,)
@@ -131,6 +132,7 @@ def accumulate_split(
             random_counts=np.zeros(s.n_eff * N_FLAGS),
             random_sums=np.zeros((s.n_eff * N_FLAGS, d)),
             random_sq=np.zeros(s.n_eff * N_FLAGS),
+            random_sq_dims=np.zeros((s.n_eff * N_FLAGS, d)),
             excluded=np.bincount(flags[~inc], minlength=N_FLAGS).astype(np.int64),
             totals=np.bincount(flags, minlength=N_FLAGS).astype(np.int64),
         )
@@ -162,6 +164,7 @@ def accumulate_split(
             mr = np.flatnonzero(r >= 0)
             group_sum_into(st.random_sums, r[mr], y, mr)
             st.random_sq += np.bincount(r[mr], weights=ysq[mr], minlength=st.random_sq.size)
+            group_sum_into(st.random_sq_dims, r[mr], y2, mr)
             if band is not None:
                 b = band[i0:i1]
                 mb = np.flatnonzero(b >= 0)

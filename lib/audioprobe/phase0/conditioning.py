@@ -1,6 +1,6 @@
 """Conditioning schemes: train-only fits of PCA / k-means / quartile bins, and assignment.
 
-EXPERIMENTS.md §2. Every fit sees train-split rows only; eval and held-out rows are
+Every fit sees train-split rows only; eval and held-out rows are
 only transformed and assigned with the saved arrays (`assign`). Fitted models are plain
 arrays (safetensors), never pickles:
 
@@ -10,7 +10,7 @@ arrays (safetensors), never pickles:
 - random control: the learned ids permuted across a split's samples (`permute_labels`)
 
 k-means is fitted on a documented, seeded subsample of train contexts (sizes recorded
-in fit.json and the metrics): the spec's k-means++ with n_init 10 on all ~800 k train
+in fit.json and the metrics tables): the spec's k-means++ with n_init 10 on all ~800 k train
 frames takes ~6 min on 2 cores, and VR moved by ≤ 2 % of its effect size between a
 25–30 k subsample and the full fit, the same as seed noise (feasibility notes).
 """
@@ -188,18 +188,25 @@ def context_features(
         yield i0, i1, means, scores
 
 
-def fit_lag(x: np.ndarray, train_rows: np.ndarray, lag: int, settings: FitSettings) -> tuple[dict, dict]:
-    """Return (tensors, info): every scheme of `settings.schemes` fitted on train rows only."""
+def fit_lag(
+    x: np.ndarray, train_rows: np.ndarray, lag: int, settings: FitSettings, timings: dict | None = None
+) -> tuple[dict, dict]:
+    """Return (tensors, info): every scheme of `settings.schemes` fitted on train rows only.
+
+    `info` holds only facts that are the same on every machine (it is saved in a DVC
+    output); wall-clock seconds per step go to `timings` when one is given, for printing.
+    """
     train_rows = np.sort(np.asarray(train_rows, dtype=np.int64))
     s = settings
     tensors: dict[str, np.ndarray] = {}
-    info: dict = {"lag": int(lag), "n_train_contexts": int(train_rows.size), "seconds": {}}
+    info: dict = {"lag": int(lag), "n_train_contexts": int(train_rows.size)}
     clock = time.perf_counter()
 
     def lap(name: str) -> None:
         nonlocal clock
         now = time.perf_counter()
-        info["seconds"][name] = round(now - clock, 3)
+        if timings is not None:
+            timings[name] = round(now - clock, 3)
         clock = now
 
     km_rows = subsample_rows(train_rows, s.kmeans_fit_samples, s.seed, lag)
@@ -281,14 +288,15 @@ def permute_labels(labels: np.ndarray, seed: int, lag: int, scheme: str, split: 
 
 
 def fit_and_assign(
-    x: np.ndarray, split_rows: dict[str, np.ndarray], lag: int, settings: FitSettings
+    x: np.ndarray, split_rows: dict[str, np.ndarray], lag: int, settings: FitSettings, timings: dict | None = None
 ) -> tuple[dict[str, np.ndarray], dict, dict[str, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]]:
     """Return (tensors, info, {scheme: {split: (ids, distance, random ids)}}) for one lag.
 
     Fits see `split_rows["train"]` only; every split (train included) is then assigned
-    with the fitted arrays, and its random control permutes its own ids.
+    with the fitted arrays, and its random control permutes its own ids. Wall-clock
+    seconds per step go to `timings` (never into `info`, which is saved in a DVC output).
     """
-    tensors, info = fit_lag(x, split_rows["train"], lag, settings)
+    tensors, info = fit_lag(x, split_rows["train"], lag, settings, timings)
     # One assignment pass over the union of the splits: a scattered split (the held-out
     # utterances) alone would make every block span mostly other rows.
     names = list(split_rows)
@@ -296,7 +304,8 @@ def fit_and_assign(
     order = np.argsort(all_rows, kind="stable")
     clock = time.perf_counter()
     assigned = assign(x, all_rows[order], lag, tensors, settings)
-    info["seconds"]["assign"] = round(time.perf_counter() - clock, 3)
+    if timings is not None:
+        timings["assign"] = round(time.perf_counter() - clock, 3)
     where = np.empty(all_rows.size, dtype=np.int64)
     where[order] = np.arange(all_rows.size)  # position of each split row in the sorted union
     out: dict[str, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {s: {} for s in settings.schemes}

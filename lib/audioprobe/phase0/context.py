@@ -1,7 +1,7 @@
 """Context windows of the concatenated latents, computed block by block, never materialised.
 
 A target row r (a global row into `x`) with lag L has its context end at e = r − L and
-spans rows e − W + 1 … e, oldest first (EXPERIMENTS.md §2). The frames table keeps only
+spans rows e − W + 1 … e, oldest first. The frames table keeps only
 rows whose context lies inside their own utterance, so nothing here checks utterance
 bounds. A (N, W·D) window copy would be W times the latents (16 GB for 1 M Mimi frames),
 so window means and PCA scores are sums of W shifted *contiguous* slices of one block of

@@ -1,4 +1,4 @@
-"""The phase0 PASS/FAIL rule applied to the flat metrics of phase0_metrics (EXPERIMENTS.md §2).
+"""The phase0 PASS/FAIL rule applied to the metrics tables of phase0_metrics (lane README).
 
 PASS iff at least one scheme meets every criterion at the decision lag: VR < vr_max on
 train and eval; degradation < degradation_max; |VR_random − 1| <= random_tolerance on
@@ -80,8 +80,9 @@ def _check(op: str, value: Any, threshold: float | None) -> bool:
 
 
 def decide(metrics: dict[str, Any], schemes: list[str], rule: DecisionRule) -> dict[str, Any]:
-    """Return the decision as a flat dict (numbers/strings/bools only) for metrics JSON.
+    """Return the decision as a flat dict (numbers/strings/bools only) for plots/phase0/decision.csv.
 
+    `metrics` maps "lag{L}.{scheme}.{split}.{slice}.{metric}" to values (summary.lookup).
     Keys: decision ("PASS"/"FAIL"), pass, lag, passing_schemes (comma list), and per
     scheme `<scheme>.pass`, `<scheme>.<criterion>` (bool) and `<scheme>.<criterion>_value`
     (when the metric exists), plus the thresholds used.
@@ -113,3 +114,22 @@ def decide(metrics: dict[str, Any], schemes: list[str], rule: DecisionRule) -> d
     for name in ("vr_max", "degradation_max", "random_tolerance", "slice_vr_max", "require_low_exclusion"):
         out[f"rule.{name}"] = getattr(rule, name)
     return out
+
+
+def decision_rows(decision: dict[str, Any], schemes: list[str], rule: DecisionRule) -> list[dict[str, Any]]:
+    """Return the decision matrix as table rows: scheme, criterion, value (None = n/a), threshold, met."""
+    rows = []
+    for scheme in schemes:
+        for c in criteria(rule):
+            value = decision.get(f"{scheme}.{c.name}_value")
+            rows.append({
+                "lag": rule.lag, "scheme": scheme, "criterion": c.name,
+                "value": None if value is None else float(value),
+                "op": c.op, "threshold": float(getattr(rule, c.threshold)) if c.threshold else None,
+                "met": bool(decision.get(f"{scheme}.{c.name}")),
+            })
+        rows.append({"lag": rule.lag, "scheme": scheme, "criterion": "has_samples", "value": None, "op": "true",
+                     "threshold": None, "met": bool(decision.get(f"{scheme}.has_samples"))})
+        rows.append({"lag": rule.lag, "scheme": scheme, "criterion": "pass", "value": None, "op": "all",
+                     "threshold": None, "met": bool(decision.get(f"{scheme}.pass"))})
+    return rows

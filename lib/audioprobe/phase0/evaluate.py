@@ -1,11 +1,13 @@
 """The phase0 metrics of one lag: VR (both ways), random control, entropy, speakers, slices.
 
-EXPERIMENTS.md §2. Effective clusters are those with >= `min_cluster_train_samples`
+Definitions in the lane README. Effective clusters are those with >= `min_cluster_train_samples`
 train-split samples; the same set is applied to every split and slice, and the mass
 outside it is reported for each. Two eval VRs are reported: `vr` re-estimates each
 cluster's mean on the evaluated samples (the origin's definition, which rewards tiny
 clusters; the decision rule uses it) and `vr_train_means` predicts with the train
-cluster means (the honest out-of-sample predictor; it can exceed 1).
+cluster means (the honest out-of-sample predictor; it can exceed 1). Every quantity
+is also computed for the random control (the same ids permuted across the split's
+samples), and the entropy reduction is read as its excess over the control's.
 """
 
 from __future__ import annotations
@@ -159,13 +161,17 @@ def slice_stats(
     return counts[:, f].sum(axis=1), sums[:, f].sum(axis=1), sq[:, f].sum(axis=1), sq_dims
 
 
-def random_slice_stats(st: SchemeStats, flags: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def random_slice_stats(
+    st: SchemeStats, flags: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return the random control's per-cluster (counts, sums (Ke, D), Σ||y||², Σy² per dim) over a slice."""
     d = st.random_sums.shape[1]
     f = list(flags)
     return (
         st.random_counts.reshape(st.n_eff, N_FLAGS)[:, f].sum(axis=1),
         st.random_sums.reshape(st.n_eff, N_FLAGS, d)[:, f].sum(axis=1),
         st.random_sq.reshape(st.n_eff, N_FLAGS)[:, f].sum(axis=1),
+        st.random_sq_dims.reshape(st.n_eff, N_FLAGS, d)[:, f].sum(axis=1),
     )
 
 
@@ -256,7 +262,7 @@ def evaluate_lag(
         cf_train = cluster_flag_stats(st_train)
         tc, ts, _, tsq = slice_stats(st_train, SLICES["all"], cf_train)
         train_means = ts / np.maximum(tc, 1)[:, None]  # (Ke, D); every effective cluster has train samples
-        rc, rs, _ = random_slice_stats(st_train, SLICES["all"])
+        rc, rs, _, _ = random_slice_stats(st_train, SLICES["all"])
         random_means = rs / np.maximum(rc, 1)[:, None]
         m = result.metrics[name]
         for split in splits:
@@ -269,7 +275,10 @@ def evaluate_lag(
                 n_exc = int(st.excluded[list(fl)].sum())
                 exc = n_exc / n_all if n_all else None
                 ent = entropy_reduction(counts, sums, sq_dims) if counts.sum() > 0 else None
-                rcnt, rsum, rsq = random_slice_stats(st, fl)
+                rcnt, rsum, rsq, rsq_dims = random_slice_stats(st, fl)
+                rent = entropy_reduction(rcnt, rsum, rsq_dims) if rcnt.sum() > 0 else None
+                gain = (None if ent is None or rent is None
+                        else _num(ent["reduction_nats"] - rent["reduction_nats"]))
                 row = {
                     "n": n_all,
                     "n_included": n_all - n_exc,
@@ -285,6 +294,9 @@ def evaluate_lag(
                     "entropy_h_cond": None if ent is None else _num(ent["h_cond"]),
                     "entropy_reduction": None if ent is None else _num(ent["reduction"]),
                     "entropy_reduction_nats": None if ent is None else _num(ent["reduction_nats"]),
+                    "random_entropy_reduction_nats": None if rent is None else _num(rent["reduction_nats"]),
+                    # What the clusters add over a control with the same sizes and no structure.
+                    "entropy_gain_nats": gain,
                 }
                 m[split][sl] = row
             spk, s_n, vr, vr_tm = speaker_vrs(st, train_means)

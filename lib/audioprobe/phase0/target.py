@@ -8,7 +8,7 @@ import numpy as np
 
 from audioprobe.phase0.context import BLOCK_ROWS, iter_blocks
 
-# EXPERIMENTS.md §2: σ floored at 1e-6 so a constant latent dim cannot divide by zero.
+# σ floored at 1e-6 so a constant latent dim cannot divide by zero.
 STD_FLOOR = 1e-6
 
 

@@ -11,7 +11,7 @@ from tqdm import tqdm
 from audioprobe.audio.io import write_audio
 from audioprobe.data.synth import sounds
 from audioprobe.data.synth.postprocess import add_floor
-from audioprobe.params import Esc50Embedded
+from audioprobe.data.params import Esc50Embedded
 
 SR = 16000
 SECONDS = 5.0

@@ -14,7 +14,7 @@ from audioprobe.data.synth.postprocess import add_floor, trim_silence
 from audioprobe.audio.resample import resample
 from audioprobe.data.synth.sentences import sentence
 from audioprobe.data.synth.voices import draw_voice, sex
-from audioprobe.params import LibriSpeechEmbedded
+from audioprobe.data.params import LibriSpeechEmbedded
 
 SUBSET = "train-clean-100"
 

@@ -14,7 +14,7 @@ from audioprobe.data.synth.espeak import SpeakJob, speak_batches
 from audioprobe.data.synth.postprocess import add_floor, trim_silence
 from audioprobe.data.synth.sentences import sentence
 from audioprobe.data.synth.voices import draw_voice, sex
-from audioprobe.params import MusanEmbedded
+from audioprobe.data.params import MusanEmbedded
 
 SR = 16000
 SOURCES = {"music": "fma", "noise": "free-sound", "speech": "librivox"}

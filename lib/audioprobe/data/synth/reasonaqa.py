@@ -18,7 +18,7 @@ from audioprobe.audio.io import write_audio
 from audioprobe.data.synth import sounds
 from audioprobe.data.synth.esc50 import clip as esc_clip
 from audioprobe.data.synth.postprocess import add_floor
-from audioprobe.params import ReasonAqaEmbedded
+from audioprobe.data.params import ReasonAqaEmbedded
 
 SR = 16000
 LABELS = [*sounds.ESC50_ORDER[:12], "music", "pink_noise"]

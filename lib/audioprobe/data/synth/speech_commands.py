@@ -14,7 +14,7 @@ from audioprobe.data.synth import sounds
 from audioprobe.data.synth.espeak import SpeakJob, speak_batches
 from audioprobe.data.synth.postprocess import finish, place
 from audioprobe.data.synth.voices import draw_voice
-from audioprobe.params import SpeechCommandsEmbedded
+from audioprobe.data.params import SpeechCommandsEmbedded
 
 SR = sc.SAMPLE_RATE
 

@@ -1,0 +1,160 @@
+"""Figures of the detect lane: psychometric curves with DT markers, reliability, confusion, error heatmaps, Pareto."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from audioprobe.atomic import atomic_file  # noqa: E402
+from audioprobe.detect import psychometric as psy  # noqa: E402
+
+COLOURS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+
+
+def _save(fig, path: Path) -> None:
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=90, metadata={"Software": None})  # no version string: stable bytes
+    plt.close(fig)
+
+
+def _title(fig, text: str, banners: list[str]) -> None:
+    fig.suptitle("\n".join([text, *banners]), fontsize=10)
+
+
+def psychometric(curves: list[dict], points: list[dict], systems: list[str], path: Path, banners: list[str]) -> None:
+    """Per system: BA vs SNR and BA vs duration, pooled points + fit, thin per-slice fits, DT50/DT75 lines."""
+    fig, axes = plt.subplots(len(systems), 2, figsize=(11, 3.4 * len(systems)), squeeze=False)
+    for i, name in enumerate(systems):
+        for j, axis in enumerate(("snr", "duration")):
+            ax = axes[i, j]
+            rows = [c for c in curves if c["system"] == name and c["axis"] == axis]
+            for k, c in enumerate(rows):
+                pts = [p for p in points if p["system"] == name and p["axis"] == axis and p["slice"] == c["slice"]]
+                if not pts:
+                    continue
+                lv = np.array([p["level"] for p in pts])
+                pooled = c["slice"] == "pooled"
+                colour = "black" if pooled else COLOURS[k % len(COLOURS)]
+                ax.plot(lv, [p["bal_acc"] for p in pts], "o" if pooled else ".", color=colour, ms=6 if pooled else 4,
+                        label=f"{c['slice']}" if pooled else c["slice"])
+                if c.get("status") == psy.OK:
+                    lo, hi = lv.min(), lv.max()
+                    xs = np.geomspace(lo, hi, 200) if axis == "duration" else np.linspace(lo, hi, 200)
+                    xf = np.log2(xs) if axis == "duration" else xs
+                    x50 = np.log2(c["x50"]) if axis == "duration" else c["x50"]
+                    ax.plot(xs, psy.curve(xf, x50, c["slope"], c["lapse"]), "-", color=colour,
+                            lw=2 if pooled else 0.8, alpha=1 if pooled else 0.6)
+                if pooled:
+                    for tag, style in (("dt50", "--"), ("dt75", ":")):
+                        if c.get(f"{tag}_status") == psy.OK:
+                            ax.axvline(c[tag], color="red", ls=style, lw=1.2, label=f"{tag.upper()} {c[f'{tag}_text']}")
+                            if c.get(f"{tag}_lo_status") == psy.OK and c.get(f"{tag}_hi_status") == psy.OK:
+                                ax.axvspan(c[f"{tag}_lo"], c[f"{tag}_hi"], color="red", alpha=0.08)
+                        else:
+                            ax.plot([], [], " ", label=f"{tag.upper()} {c.get(f'{tag}_text', 'n/a')}")
+            ax.axhline(0.5, color="grey", lw=0.8, ls="-")
+            ax.set_ylim(0.3, 1.02)
+            ax.set_ylabel("balanced accuracy (test)")
+            if axis == "duration":
+                ax.set_xscale("log")
+                durs = sorted({p["level"] for p in points if p["system"] == name and p["axis"] == axis})
+                ax.set_xticks(durs, [f"{d:g}" for d in durs])
+                ax.minorticks_off()
+                ax.set_xlabel("duration (ms, log scale)")
+            else:
+                ax.set_xlabel("SNR (dB)")
+            ax.set_title(f"{name}: BA vs {axis}", fontsize=9)
+            ax.legend(fontsize=6, loc="best", framealpha=0.6)
+    _title(fig, "detect: psychometric fits (gamma 0.5, lapse <= max); DT50 dashed, DT75 dotted, shaded 95 % CI", banners)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def reliability(rows: list[dict], systems: list[str], path: Path, banners: list[str]) -> None:
+    """Per system: accuracy vs mean confidence per non-empty bin, bar width = bin, counts annotated."""
+    fig, axes = plt.subplots(1, len(systems), figsize=(3.6 * len(systems), 3.6), squeeze=False)
+    for ax, name in zip(axes[0], systems):
+        rs = [r for r in rows if r["system"] == name and r["count"]]
+        ax.bar([r["lo"] for r in rs], [r["accuracy"] for r in rs], width=[r["hi"] - r["lo"] for r in rs],
+               align="edge", edgecolor="black", alpha=0.6, label="accuracy")
+        ax.plot([r["confidence"] for r in rs], [r["accuracy"] for r in rs], "k.", label="(mean confidence, accuracy)")
+        for r in rs:
+            ax.annotate(str(r["count"]), (r["lo"] + 0.005, 0.02), fontsize=6)
+        ax.plot([0.5, 1], [0.5, 1], "r--", lw=1, label="perfect calibration")
+        ax.set_xlim(0.5, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("confidence max(p, 1-p)")
+        ax.set_ylabel("accuracy")
+        ax.set_title(name, fontsize=9)
+        ax.legend(fontsize=6, loc="upper left")
+    _title(fig, "detect: reliability on test (10 equal-width bins; counts at the bottom)", banners)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def confusion(results: dict[str, dict], systems: list[str], path: Path, banners: list[str]) -> None:
+    fig, axes = plt.subplots(1, len(systems), figsize=(3.2 * len(systems), 3.2), squeeze=False)
+    names = ["NONSPEECH", "SPEECH"]
+    for ax, name in zip(axes[0], systems):
+        y, pred = results[name]["y"], results[name]["pred"]
+        cm = np.array([[np.sum(~y & ~pred), np.sum(~y & pred)], [np.sum(y & ~pred), np.sum(y & pred)]])
+        ax.imshow(cm, cmap="Blues", vmin=0, vmax=max(1, cm.sum(axis=1).max()))
+        for a in range(2):
+            for b in range(2):
+                ax.text(b, a, str(cm[a, b]), ha="center", va="center", fontsize=11)
+        ax.set_xticks([0, 1], names, fontsize=7)
+        ax.set_yticks([0, 1], names, fontsize=7)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("actual")
+        ax.set_title(name, fontsize=9)
+    _title(fig, "detect: test confusion matrices (threshold fitted on dev)", banners)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def error_heatmaps(rows: list[dict], systems: list[str], path: Path, banners: list[str]) -> None:
+    fig, axes = plt.subplots(1, len(systems), figsize=(3.8 * len(systems) + 1, 3.8), squeeze=False,
+                             layout="constrained")
+    for ax, name in zip(axes[0], systems):
+        rs = [r for r in rows if r["system"] == name]
+        snrs = sorted({r["snr_db"] for r in rs})
+        durs = sorted({r["duration_ms"] for r in rs})
+        grid = np.full((len(snrs), len(durs)), np.nan)
+        for r in rs:
+            grid[snrs.index(r["snr_db"]), durs.index(r["duration_ms"])] = r["error_rate"]
+        im = ax.imshow(grid, cmap="Reds", vmin=0, vmax=1, origin="lower", aspect="auto")
+        for a in range(len(snrs)):
+            for b in range(len(durs)):
+                ax.text(b, a, f"{grid[a, b]:.2f}", ha="center", va="center", fontsize=7)
+        ax.set_xticks(range(len(durs)), [str(d) for d in durs], fontsize=7)
+        ax.set_yticks(range(len(snrs)), [f"{s:g}" for s in snrs], fontsize=7)
+        ax.set_xlabel("duration (ms)")
+        ax.set_ylabel("SNR (dB)")
+        ax.set_title(name, fontsize=9)
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="test error rate")
+    _title(fig, "detect: test error rate per SNR x duration", banners)
+    _save(fig, path)
+
+
+def pareto(rows: list[dict], path: Path, banners: list[str]) -> None:
+    """Test BA vs mean latency per clip (this host), Pareto front joined."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, r in enumerate(rows):
+        ax.plot(r["latency_ms"], r["bal_acc"], "o", color=COLOURS[i % len(COLOURS)], label=r["system"])
+    front = sorted((r for r in rows if r["pareto"]), key=lambda r: r["latency_ms"])
+    # a staircase: between two front points nothing is attained (no interpolation)
+    ax.plot([r["latency_ms"] for r in front], [r["bal_acc"] for r in front], "k--", lw=1, drawstyle="steps-post",
+            label="Pareto front")
+    ax.set_xscale("log")
+    ax.set_xlabel("mean latency per clip, ms (this host; log scale)")
+    ax.set_ylabel("balanced accuracy (test)")
+    ax.axhline(0.5, color="grey", lw=0.8)
+    ax.legend(fontsize=7)
+    _title(fig, "detect: accuracy vs latency (host-dependent; not a DVC output)", banners)
+    fig.tight_layout()
+    _save(fig, path)

@@ -1,0 +1,206 @@
+"""LoRA fine-tuning of Qwen2-Audio on the A/B answer: answer-token loss, SpecAugment, AdamW, best-by-dev adapter.
+
+Loss: cross-entropy of the answer letter only, predicted from the last prompt position
+(labels are -100 everywhere else; the origin also trained on the template tokens after
+the answer). Schedule: linear warmup over `warmup_steps` optimiser steps (capped at 10 %
+of the run), then cosine decay to 0; gradients accumulate over `grad_accum` batches.
+Every `eval_every` optimiser steps (and at the end) the dev loss and dev balanced
+accuracy are measured; the adapter state with the lowest dev loss is the one saved.
+The saved adapter is peft's `adapter_config.json` + `adapter_model.safetensors` only.
+
+Embedded stand-in only: its projector and LM head are random, so LoRA alone has nothing
+to steer; `lora.embedded_modules_to_save` trains them in full (peft modules_to_save) and
+`finetune.embedded_lr` replaces the origin's 2e-4. Real weights use LoRA alone.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from audioprobe.detect.llm.batch import IGNORE, AudioFeatures, build_batch
+from audioprobe.detect.llm.params import LlmFinetune, LlmLora
+from audioprobe.detect.llm.prompt import PromptIds
+from audioprobe.detect.llm.scoring import answer_sets, p_speech
+
+WARMUP_CAP = 0.1  # warmup never exceeds this fraction of the optimiser steps
+
+
+def spec_augment(feats: torch.Tensor, mask: torch.Tensor, cfg: LlmFinetune, gen: torch.Generator) -> torch.Tensor:
+    """[N, mel, T] features with, per clip and with probability specaug_p, one frequency and one time mask.
+
+    Frequency mask: width uniform in [0, specaug_freq] mel bins. Time mask: width uniform in
+    [0, specaug_time x the clip's own frames] (padding frames are never counted or masked).
+    Masked cells take the clip's mean over its real frames (a neutral value of the log-mel).
+    """
+    out = feats.clone()
+    n_mel = feats.shape[1]
+    for i in range(feats.shape[0]):
+        if torch.rand((), generator=gen).item() >= cfg.specaug_p:
+            continue
+        frames = int(mask[i].sum())
+        fill = out[i, :, :frames].mean()
+        f = int(torch.randint(0, cfg.specaug_freq + 1, (), generator=gen))
+        if f:
+            f0 = int(torch.randint(0, n_mel - f + 1, (), generator=gen))
+            out[i, f0 : f0 + f, :frames] = fill
+        t = int(torch.randint(0, int(cfg.specaug_time * frames) + 1, (), generator=gen))
+        if t:
+            t0 = int(torch.randint(0, frames - t + 1, (), generator=gen))
+            out[i, :, t0 : t0 + t] = fill
+    return out
+
+
+def lr_factor(step: int, warmup: int, total: int) -> float:
+    """Multiplier of the peak lr at optimiser step `step` (0-based): linear warmup, then cosine to 0."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def answer_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over labelled positions; logits at t predict the token at t+1."""
+    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(), labels[:, 1:].reshape(-1),
+                           ignore_index=IGNORE)
+
+
+def balanced_accuracy(p: np.ndarray, y: np.ndarray) -> float:
+    """Mean of the per-class recalls at threshold 0.5 (y: 1 = SPEECH)."""
+    pred = p >= 0.5
+    return float(np.mean([np.mean(pred[y == c] == bool(c)) for c in (0, 1) if np.any(y == c)]))
+
+
+def lora_model(base, lora: LlmLora, embedded: bool, seed: int = 0):
+    """Wrap `base` with a fresh, seeded LoRA adapter (peft); the embedded stand-in also trains its modules_to_save."""
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(seed)  # lora_A's init draws from the global generator
+
+    config = LoraConfig(r=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                        target_modules=list(lora.targets),
+                        modules_to_save=list(lora.embedded_modules_to_save) if embedded else None)
+    return get_peft_model(base, config)
+
+
+@dataclass
+class History:
+    rows: list[dict] = field(default_factory=list)  # one per evaluation
+    best_step: int = -1
+    best_dev_loss: float = math.inf
+
+
+@torch.no_grad()
+def evaluate(model, processor, pids: PromptIds, audio: AudioFeatures, labels: list[str], batch_size: int,
+             device: torch.device, dtype: torch.dtype) -> tuple[float, float]:
+    """(dev answer loss, dev balanced accuracy at p >= 0.5) over every clip of `audio`."""
+    tok = processor.tokenizer
+    a_ids, b_ids = answer_sets(tok)
+    audio_id = tok.convert_tokens_to_ids(processor.audio_token)
+    model.eval()
+    losses, ps = [], []
+    for s in range(0, len(audio), batch_size):
+        idx = np.arange(s, min(len(audio), s + batch_size))
+        b = build_batch(pids, audio, idx, audio_id, tok.pad_token_id, labels=[labels[i] for i in idx])
+        lab = b.pop("labels").to(device)
+        b = {k: v.to(device) for k, v in b.items()}
+        b["input_features"] = b["input_features"].to(dtype)
+        logits = model(**b).logits
+        losses.append(answer_loss(logits, lab).item() * len(idx))
+        # the answer sits right after the prompt, len(tail) + 1 from the end
+        pos = logits.shape[1] - len(pids.tail) - 2
+        ps.append(p_speech(logits[:, pos].float(), a_ids, b_ids).cpu().numpy())
+    y = np.array([lab == "SPEECH" for lab in labels], dtype=int)
+    return sum(losses) / len(audio), balanced_accuracy(np.concatenate(ps), y)
+
+
+def train(model, processor, pids: PromptIds, train_audio: AudioFeatures, train_labels: list[str],
+          dev_audio: AudioFeatures, dev_labels: list[str], cfg: LlmFinetune, lr: float, device: torch.device,
+          dtype: torch.dtype, log=None) -> History:
+    """Train the peft `model` in place; at the end it holds the best-by-dev-loss adapter state.
+
+    `log(step, **metrics)` (e.g. a dvclive TrainingLog) receives train_loss, dev_loss and
+    dev_balanced_accuracy at every evaluation.
+    """
+    torch.manual_seed(cfg.seed)  # LoRA dropout draws from the global generator
+    gen = torch.Generator().manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    tok = processor.tokenizer
+    audio_id = tok.convert_tokens_to_ids(processor.audio_token)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
+    per_epoch = math.ceil(math.ceil(len(train_audio) / cfg.batch_size) / cfg.grad_accum)
+    total = per_epoch * cfg.epochs
+    warmup = min(cfg.warmup_steps, int(WARMUP_CAP * total))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, warmup, total))
+    hist = History()
+    best_state = None
+    step, running, seen = 0, 0.0, 0
+
+    def checkpoint() -> None:
+        nonlocal best_state, running, seen
+        dev_loss, dev_ba = evaluate(model, processor, pids, dev_audio, dev_labels, cfg.batch_size, device, dtype)
+        row = {"step": step, "train_loss": running / max(seen, 1), "dev_loss": dev_loss,
+               "dev_balanced_accuracy": dev_ba}
+        hist.rows.append(row)
+        if log is not None:
+            log(step, **{k: v for k, v in row.items() if k != "step"})
+        if dev_loss < hist.best_dev_loss:
+            hist.best_dev_loss, hist.best_step = dev_loss, step
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items() if _trainable_key(k)}
+        running, seen = 0.0, 0
+        model.train()
+
+    model.train()
+    for _ in range(cfg.epochs):
+        order = rng.permutation(len(train_audio))
+        batches = [order[s : s + cfg.batch_size] for s in range(0, len(order), cfg.batch_size)]
+        for g in range(0, len(batches), cfg.grad_accum):
+            group = batches[g : g + cfg.grad_accum]
+            n_group = sum(len(b) for b in group)
+            for idx in group:
+                feats = spec_augment(train_audio.features[idx], train_audio.mask[idx], cfg, gen)
+                b = build_batch(pids, train_audio, idx, audio_id, tok.pad_token_id,
+                                labels=[train_labels[i] for i in idx], features=feats)
+                lab = b.pop("labels").to(device)
+                b = {k: v.to(device) for k, v in b.items()}
+                b["input_features"] = b["input_features"].to(dtype)
+                loss = answer_loss(model(**b).logits, lab)
+                (loss * len(idx) / n_group).backward()  # the group's mean over clips
+                running += loss.item() * len(idx)
+                seen += len(idx)
+            opt.step()
+            sched.step()
+            opt.zero_grad(set_to_none=True)
+            step += 1
+            if step % cfg.eval_every == 0 and step < total:
+                checkpoint()
+    checkpoint()
+    model.load_state_dict(best_state, strict=False)
+    model.eval()
+    return hist
+
+
+def _trainable_key(key: str) -> bool:
+    return "lora_" in key or "modules_to_save" in key
+
+
+def save_adapter(model, out: Path, base_id: str) -> None:
+    """Write the adapter alone (adapter_config.json + adapter_model.safetensors) with host-free metadata."""
+    model.save_pretrained(str(out), safe_serialization=True)
+    (out / "README.md").unlink(missing_ok=True)  # peft's model card: boilerplate, not needed
+    cfg_path = out / "adapter_config.json"
+    cfg = json.loads(cfg_path.read_text())
+    # peft records the folder the base was loaded from (a host path): name the base instead
+    cfg["base_model_name_or_path"] = base_id
+    cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+    left = sorted(p.name for p in out.iterdir())
+    if left != ["adapter_config.json", "adapter_model.safetensors"]:
+        raise RuntimeError(f"{out}: unexpected adapter files {left}")

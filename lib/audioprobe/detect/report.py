@@ -1,0 +1,61 @@
+"""Headline values and committed tables of detect_eval; latency rows from the host side folder."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import polars as pl
+
+from audioprobe.atomic import atomic_file
+from audioprobe.detect.evaluate import pareto_front
+from audioprobe.detect.latency import summary
+from audioprobe.headline import STATUS
+
+_STATUS = {"censored-low": STATUS["censored_low"], "censored-high": STATUS["censored_high"]}
+
+
+def write_table(path: Path, rows: list[dict]) -> None:
+    """CSV atomically; an empty table is written as an empty file (e.g. no errors at all)."""
+    with atomic_file(path) as tmp:
+        if rows:
+            pl.DataFrame(rows, infer_schema_length=None).write_csv(tmp, float_precision=6)
+        else:
+            tmp.write_text("")
+
+
+def headline_values(results: dict[str, dict], systems: list[str]) -> dict:
+    """Per system: test balanced accuracy and DT75 of the pooled BA-vs-SNR fit (dB or a status string).
+
+    Two keys per system keeps the lane within the 24-key budget with the audio-LLM rows
+    added (7 systems x 2 + 4 datasets + 3 weights + synthetic = 22); ECE, DT50 and every
+    breakdown are in plots/detect/*.csv.
+    """
+    out = {}
+    for s in systems:
+        m = next(r for r in results[s]["metrics"] if r["slice"] == "all")
+        c = next(r for r in results[s]["curves"] if r["axis"] == "snr" and r["slice"] == "pooled")
+        ba = m["bal_acc"]
+        out[f"{s}.bal_acc"] = round(ba, 4) if math.isfinite(ba) else STATUS["undefined"]
+        if c.get("status") != "ok":
+            out[f"{s}.dt75_snr_db"] = STATUS["undefined"]
+        elif c["dt75_status"] == "ok":
+            out[f"{s}.dt75_snr_db"] = round(c["dt75"], 2)
+        else:
+            out[f"{s}.dt75_snr_db"] = _STATUS[c["dt75_status"]]
+    return out
+
+
+def latency_rows(host: Path, systems: list[str], results: dict[str, dict]) -> list[dict]:
+    """Mean/p95 latency per system that left `host/latency_<system>.csv`, with test BA and the Pareto flag."""
+    rows = []
+    for s in systems:
+        f = host / f"latency_{s}.csv"
+        if not f.is_file():
+            continue
+        r = summary(s, pl.read_csv(f))
+        m = next(x for x in results[s]["metrics"] if x["slice"] == "all")
+        rows.append({**r, "latency_ms": r["total_mean_ms"], "bal_acc": m["bal_acc"]})
+    for r, p in zip(rows, pareto_front(rows)):
+        r["pareto"] = p
+    return rows

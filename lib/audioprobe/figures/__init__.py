@@ -1,1 +1,0 @@
-"""PNG figures drawn with matplotlib (Agg), one module per experiment."""

@@ -1,0 +1,123 @@
+"""params.yaml group `kws`: the kws lane's schema (one sub-model per stage)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from audioprobe.params import Strict
+
+
+class KwsFeatures(Strict):
+    """kws_features stage: log(mel power + 1e-9) of every clip, 16 kHz, 1 s (lane README)."""
+
+    n_mels: int = Field(80, ge=1, le=512)
+    n_fft: int = Field(400, ge=16, le=16000)  # 25 ms window
+    hop: int = Field(160, ge=1, le=16000)  # 10 ms: 101 frames per clip
+
+
+class KwsLif(Strict):
+    """LIF gate options (lane README); the inits of t, l, s are fixed by the definition."""
+
+    # The origin paper writes y·‖x‖/‖y‖ but its code never applies it: off = origin code.
+    norm_preserve: bool = False
+
+
+class KwsModel(Strict):
+    """Network shape (shared by kws_train and kws_analyze)."""
+
+    n_mels: int = Field(80, ge=1, le=512)
+    n_embd: int = Field(128, ge=4, le=4096)
+    n_layer: int = Field(4, ge=1, le=64)
+    mlp_hidden: int = Field(512, ge=1, le=16384)  # block MLP n_embd -> mlp_hidden -> n_embd
+    units: int = Field(192, ge=1, le=8192)  # CfC state size (AutoNCP: inter + command + motor)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    # fast: our hand-written BPTT CfC (same outputs as ncps to 1e-5); ncps: the origin's module.
+    cfc_impl: Literal["fast", "ncps"] = "fast"
+    # autoncp: origin CfC(n_embd, AutoNCP(units, n_embd)); dense: CfC(n_embd, units, proj_size=n_embd).
+    wiring: Literal["autoncp", "dense"] = "autoncp"
+    wiring_sparsity: float = Field(0.5, ge=0.1, le=0.9)  # AutoNCP sparsity_level (ncps default)
+    wiring_seed: int = Field(22222, ge=0, le=2**32 - 1)  # AutoNCP seed (ncps default, as in the origin)
+    lif: KwsLif = KwsLif()
+
+    @model_validator(mode="after")
+    def _autoncp_fits(self) -> "KwsModel":
+        # AutoNCP needs n_embd motor neurons plus at least one command and two inter neurons.
+        if self.wiring == "autoncp" and self.units < self.n_embd + 3:
+            raise ValueError(f"units must be >= n_embd + 3 = {self.n_embd + 3} for wiring autoncp, got {self.units}")
+        return self
+
+
+class KwsAugment(Strict):
+    """Training-time augmentation of the cached log-mel clips (kws/augment.py); off = origin."""
+
+    enabled: bool = False
+    max_shift: int = Field(10, ge=0, le=1000)  # frames (10 ms each at hop 160)
+    gain_db: float = Field(6.0, ge=0.0, le=40.0)  # power gain drawn from [-gain_db, gain_db]
+    noise_prob: float = Field(0.5, ge=0.0, le=1.0)  # share of clips mixed with _background_noise_
+    snr_db: list[float] = Field([5.0, 25.0], min_length=2, max_length=2)  # SNR range, dB
+
+    @field_validator("snr_db")
+    @classmethod
+    def _ordered(cls, v: list[float]) -> list[float]:
+        if v[0] > v[1]:
+            raise ValueError(f"must be [low, high] with low <= high, got {v}")
+        return v
+
+
+class KwsTrain(Strict):
+    """kws_train stage: the origin recipe; one run per condition x replica (dvc matrix).
+
+    A run's torch seed is derived from the global `seed` and its replica, so
+    `dvc exp run -S seed=668` retrains every replica with new seeds.
+    """
+
+    replicas: list[int] = Field([0, 1, 2], min_length=1, max_length=64)
+    epochs: int = Field(30, ge=1, le=10000)
+    batch_size: int = Field(64, ge=1, le=65536)
+    lr: float = Field(1e-3, gt=0.0, le=1.0)  # AdamW
+    # constant: the origin's fixed lr; cosine: linear warm-up, then cosine decay to 0 per batch
+    schedule: Literal["constant", "cosine"] = "constant"
+    warmup_epochs: int = Field(0, ge=0, le=1000)
+    weight_decay: float = Field(0.01, ge=0.0, le=1.0)  # on 2-D weights only
+    grad_clip: float = Field(1.0, gt=0.0)  # max global grad norm
+    eval_batch_size: int = Field(256, ge=1, le=65536)
+    threads: int = Field(2, ge=1, le=1024)  # torch CPU threads, fixed so CPU runs are bit-identical
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: cuda when available
+    augment: KwsAugment = KwsAugment()
+
+    @model_validator(mode="after")
+    def _unique_replicas(self) -> "KwsTrain":
+        if len(set(self.replicas)) != len(self.replicas) or min(self.replicas) < 0:
+            raise ValueError(f"replicas must be distinct ints >= 0, got {self.replicas}")
+        return self
+
+
+class KwsAnalyze(Strict):
+    """kws_analyze stage: organisation metrics on the first `clips` test clips (by file name)."""
+
+    clips: int = Field(512, ge=1)
+    batch_size: int = Field(128, ge=1, le=65536)
+    fire_threshold: float = Field(0.5, gt=0.0, lt=1.0)  # a unit fires on a frame when fire > this
+    always_on_rate: float = Field(0.95, gt=0.0, le=1.0)  # unit always-on when its rate > this
+    selective_rate: float = Field(0.5, gt=0.0, le=1.0)  # unit selective when its rate < this
+    entropy_bins: int = Field(10, ge=2, le=1000)  # histogram of fire values on [0, 1]
+
+
+class Kws(Strict):
+    features: KwsFeatures = KwsFeatures()
+    model: KwsModel = KwsModel()
+    train: KwsTrain = KwsTrain()
+    analyze: KwsAnalyze = KwsAnalyze()
+
+    @model_validator(mode="after")
+    def _mels_match(self) -> "Kws":
+        if self.model.n_mels != self.features.n_mels:
+            raise ValueError(
+                f"model.n_mels ({self.model.n_mels}) must equal features.n_mels ({self.features.n_mels})"
+            )
+        return self
+
+
+SCHEMA = Kws

@@ -1,1 +1,0 @@
-"""Assembled networks built from audioprobe.cells."""

@@ -1,0 +1,139 @@
+"""params.yaml group `phase0`: the phase0 lane's schema (one sub-model per stage)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from audioprobe.params import Strict
+
+
+class Phase0Latents(Strict):
+    """latents stage: which utterances are encoded, and how."""
+
+    # LibriSpeech subset folder(s) under the dataset root: one name, a list, or "all".
+    subset: str | list[str] = "train-clean-100"
+    min_seconds: float = Field(3.0, ge=0.0)  # the spec keeps utterances >= 3 s
+    batch_size: int = Field(8, ge=1, le=1024)  # utterances per padded batch (sorted by length)
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto = cuda when available
+    load_workers: int = Field(2, ge=0, le=64)  # threads decoding + resampling audio
+
+
+class Phase0Encoder(Strict):
+    """latents stage: which encoder and its weights (audioprobe.encoders.build_encoder)."""
+
+    name: Literal["mel", "mimi"] = "mel"
+    # mimi: a local .safetensors path, a hub id (owner/name or owner/name/file, read from the
+    # local HF cache only, never downloaded), or "random-init" (labelled random model).
+    weights: str = "kyutai/moshiko-pytorch-bf16"
+    mimi_size: Literal["full", "tiny"] = "full"  # tiny: small random config for tests
+    init_seed: int = Field(0, ge=0)  # torch seed for a random-init model
+    n_mels: int = Field(80, ge=1, le=512)
+    mel_sample_rate: int = Field(16000, ge=8000, le=96000)
+    mel_frame_rate: float = Field(12.5, gt=0.0, le=100.0)  # codec-like rate (Mimi: 12.5 Hz)
+
+
+class Phase0Split(Strict):
+    """speaker_split stage (seeded by the global `seed`)."""
+
+    eval_fraction: float = Field(0.2032, gt=0.0, lt=1.0)  # 51 of 251 train-clean-100 speakers
+    heldout_fraction: float = Field(0.1, ge=0.0, lt=1.0)  # utterance hold-out in train speakers
+
+
+class Phase0Frames(Strict):
+    """frames stage."""
+
+    # is_high_energy = energy > this quantile of train-split frame energy (0.5: the spec's median)
+    high_energy_quantile: float = Field(0.5, gt=0.0, lt=1.0)
+
+
+class Phase0Context(Strict):
+    """Context window and lags (frames, conditioning_fit, phase0_metrics)."""
+
+    window: int = Field(8, ge=1, le=256)  # W frames, ending at t - L (inclusive)
+    lags: list[int] = [1, 2, 4]
+
+    @field_validator("lags")
+    @classmethod
+    def _lags_positive_unique(cls, v: list[int]) -> list[int]:
+        if not v or any(lag < 1 for lag in v) or len(set(v)) != len(v):
+            raise ValueError("must be a non-empty list of distinct ints >= 1")
+        return v
+
+
+Phase0Scheme = Literal["mean_vq64", "pca8_vq256", "pca8_quartile"]
+
+
+class Phase0Conditioning(Strict):
+    """conditioning_fit stage (seeded by the global `seed`; fits see train speakers only)."""
+
+    schemes: list[Phase0Scheme] = ["mean_vq64", "pca8_vq256", "pca8_quartile"]
+    mean_vq_k: int = Field(64, ge=2, le=65536)  # K of mean_vq64 (the name keeps the origin's K)
+    pca_components: int = Field(8, ge=1, le=15)  # pca8_*: 4**k quartile bins must fit int32
+    pca_vq_k: int = Field(256, ge=2, le=65536)  # K of pca8_vq256
+    kmeans_n_init: int = Field(10, ge=1, le=100)  # spec: k-means++, n_init 10, max_iter 100
+    kmeans_max_iter: int = Field(100, ge=1, le=10000)
+    # Seeded subsample of train contexts the k-means fits see (0 = all): the full 800 k
+    # fit takes ~6 min on 2 cores and moved VR no more than seed noise (lane README).
+    kmeans_fit_samples: int = Field(25000, ge=0)
+    pca_fit_samples: int = Field(32768, ge=0)  # windows (W·D floats each) for randomized PCA; 0 = all
+
+    @field_validator("schemes")
+    @classmethod
+    def _schemes_unique(cls, v: list[str]) -> list[str]:
+        if not v or len(set(v)) != len(v):
+            raise ValueError("must be a non-empty list of distinct scheme names")
+        return v
+
+
+class Phase0Metrics(Strict):
+    """phase0_metrics stage."""
+
+    min_cluster_train_samples: int = Field(100, ge=1)  # effective cluster: >= this many train samples
+    min_speaker_samples: int = Field(10, ge=1)  # per-speaker VR skips smaller speakers
+    excluded_mass_flag: float = Field(0.10, ge=0.0, le=1.0)  # flag a scheme excluding more than this
+    medial_pos_frac: list[float] = [0.17, 0.83]  # utterance-medial slice: pos_frac in [lo, hi]
+    confidence_keep_pct: list[float] = [10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
+
+    @field_validator("medial_pos_frac")
+    @classmethod
+    def _medial_range(cls, v: list[float]) -> list[float]:
+        if len(v) != 2 or not 0.0 <= v[0] < v[1] <= 1.0:
+            raise ValueError("must be [lo, hi] with 0 <= lo < hi <= 1")
+        return v
+
+    @field_validator("confidence_keep_pct")
+    @classmethod
+    def _keep_pct(cls, v: list[float]) -> list[float]:
+        if not v or v[0] <= 0 or v[-1] != 100 or any(b <= a for a, b in zip(v, v[1:])):
+            raise ValueError("must rise strictly from > 0 to exactly 100")
+        return v
+
+
+class Phase0Decision(Strict):
+    """phase0_report stage: the PASS rule (lane README), applied at one lag."""
+
+    lag: int = Field(1, ge=1)  # must be one of phase0.context.lags
+    vr_max: float = Field(0.6, gt=0.0)  # VR < this on train and eval
+    degradation_max: float = Field(0.20, gt=0.0)  # (VR_eval − VR_train)/VR_train < this
+    random_tolerance: float = Field(0.05, ge=0.0)  # |VR_random − 1| <= this on train and eval
+    slice_vr_max: float = Field(0.65, gt=0.0)  # VR <= this on high-energy and medial slices
+    # Also fail a scheme whose train or eval excluded mass is flagged (> excluded_mass_flag);
+    # false gives the origin's rule. An all-excluded scheme fails either way (no VR).
+    require_low_exclusion: bool = True
+
+
+class Phase0(Strict):
+    latents: Phase0Latents = Phase0Latents()
+    split: Phase0Split = Phase0Split()
+    encoder: Phase0Encoder = Phase0Encoder()
+    frames: Phase0Frames = Phase0Frames()
+    context: Phase0Context = Phase0Context()
+    conditioning: Phase0Conditioning = Phase0Conditioning()
+    metrics: Phase0Metrics = Phase0Metrics()
+    decision: Phase0Decision = Phase0Decision()
+
+
+
+SCHEMA = Phase0

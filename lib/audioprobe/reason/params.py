@@ -1,0 +1,151 @@
+"""params.yaml group `reason`: the reason lane's schema (one sub-model per stage)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from audioprobe.params import Strict
+
+ENCODERS = ("mel", "htsat", "mimi_semantic", "mimi_full")
+CONTROLS = ("blind",)  # plus shuffled_<encoder>
+
+
+class ReasonLM(Strict):
+    """reason_lm: the frozen LM. `embedded` trains a tiny Llama here; anything else is a hub id / path."""
+
+    # "embedded", or a hub id (HuggingFaceTB/SmolLM2-135M, read from the local HF cache only)
+    # or a local folder holding a save_pretrained causal LM + tokenizer.
+    name: str = "embedded"
+    # The embedded tiny Llama (SmolLM2-shaped, tied embeddings) and its text-only training.
+    vocab_size: int = Field(384, ge=64, le=32000)
+    hidden: int = Field(128, ge=16, le=2048)
+    layers: int = Field(2, ge=1, le=32)
+    heads: int = Field(4, ge=1, le=32)
+    kv_heads: int = Field(2, ge=1, le=32)
+    intermediate: int = Field(256, ge=16, le=8192)
+    # Fraction of text rows preceded by their clips' captions (train split text, no audio):
+    # it teaches the tiny LM to read a context line where the audio prefix goes later.
+    context_fraction: float = Field(1.0, ge=0.0, le=1.0)
+    steps: int = Field(600, ge=1)
+    batch_size: int = Field(16, ge=1, le=1024)
+    lr: float = Field(3e-3, gt=0.0, le=1.0)
+    threads: int = Field(1, ge=1, le=64)  # 1: extra threads only spin on a shared small CPU
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> ReasonLM:
+        if self.hidden % self.heads or self.heads % self.kv_heads:
+            raise ValueError("reason.lm: hidden must be a multiple of heads, heads a multiple of kv_heads")
+        return self
+
+
+class MelCfg(Strict):
+    """Log-mel frames (no weights)."""
+
+    n_mels: int = Field(64, ge=1, le=512)
+    sample_rate: int = Field(16000, ge=8000, le=96000)
+    frame_rate: float = Field(3.125, gt=0.0, le=100.0)  # 320 ms frames: short prefixes on a CPU
+
+
+class HtsatCfg(Strict):
+    """msclap 2023 CLAP's HTSAT: framewise patch tokens before pooling."""
+
+    # A local CLAP_weights_2023.pth (loaded with weights_only=True), or a hub id/file in the local HF cache.
+    weights: str = "data/local/CLAP_weights_2023.pth"
+    allow_random_init: bool = False  # true: a labelled random HTSAT when the weights are absent
+    init_seed: int = Field(0, ge=0)
+
+
+class MimiCfg(Strict):
+    """Mimi (moshi) codes -> dequantised embeddings, with `codebooks` RVQ levels (1 = semantic)."""
+
+    weights: str = "kyutai/moshiko-pytorch-bf16"  # .safetensors path or cached hub id
+    allow_random_init: bool = False
+    mimi_size: Literal["full", "tiny"] = "full"  # tiny: the small random test config
+    init_seed: int = Field(0, ge=0)
+
+
+class ReasonEncoders(Strict):
+    """Per-encoder settings; which encoders run is `reason.encode.encoders`."""
+
+    mel: MelCfg = MelCfg()
+    htsat: HtsatCfg = HtsatCfg()
+    mimi_semantic: MimiCfg = MimiCfg()
+    mimi_full: MimiCfg = MimiCfg()
+
+
+class ReasonEncode(Strict):
+    """reason_encode: every clip of every split through each listed encoder."""
+
+    encoders: list[Literal["mel", "htsat", "mimi_semantic", "mimi_full"]] = ["mel"]
+    max_seconds: float = Field(10.0, gt=0.0, le=600.0)  # clips are cut to this (the origin: 10 s)
+    batch_size: int = Field(8, ge=1, le=1024)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    @field_validator("encoders")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if not v or len(set(v)) != len(v):
+            raise ValueError("must be a non-empty list without repeats")
+        return v
+
+
+class ReasonTrain(Strict):
+    """reason_train (matrix over arms): mapper training on a frozen LM."""
+
+    # An arm is an encoder name, `blind` (no audio: a learned constant prefix per clip), or
+    # `shuffled_<encoder>` (each question paired with another clip's audio, seeded derangement).
+    arms: list[str] = ["mel", "blind", "shuffled_mel"]
+    lr: float = Field(3e-3, gt=0.0, le=1.0)  # the origin recipe: 1e-4 over 20 000 steps
+    weight_decay: float = Field(0.0, ge=0.0)
+    batch_size: int = Field(16, ge=1, le=4096)
+    max_steps: int = Field(300, ge=1)
+    warmup_steps: int = Field(30, ge=0)
+    eval_every: int = Field(50, ge=1)  # dev loss every N steps; the best-by-dev mapper is kept
+    grad_clip: float = Field(1.0, gt=0.0)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int = Field(1, ge=1, le=64)  # 1: extra threads only spin on a shared small CPU
+
+    @field_validator("arms")
+    @classmethod
+    def _arms_known(cls, v: list[str]) -> list[str]:
+        if not v or len(set(v)) != len(v):
+            raise ValueError("must be a non-empty list without repeats")
+        for arm in v:
+            enc = arm.removeprefix("shuffled_")
+            if arm not in CONTROLS and enc not in ENCODERS:
+                raise ValueError(
+                    f"unknown arm {arm!r}; use one of {', '.join(ENCODERS)}, blind, or shuffled_<encoder>"
+                )
+        return v
+
+
+class ReasonEval(Strict):
+    """reason_eval: greedy decoding on the test split, metrics, paired comparisons."""
+
+    split: Literal["test", "val", "train"] = "test"  # anything but test is refused (see the README)
+    max_new_tokens: int = Field(8, ge=1, le=512)
+    batch_size: int = Field(32, ge=1, le=4096)
+    bootstrap: int = Field(1000, ge=100, le=100000)  # resamples for CIs and paired tests
+    examples: int = Field(12, ge=0, le=1000)  # rows in the example-answers table
+    threads: int = Field(1, ge=1, le=64)
+
+
+class Reason(Strict):
+    lm: ReasonLM = ReasonLM()
+    encoders: ReasonEncoders = ReasonEncoders()
+    encode: ReasonEncode = ReasonEncode()
+    train: ReasonTrain = ReasonTrain()
+    eval: ReasonEval = ReasonEval()
+
+    @model_validator(mode="after")
+    def _arms_encoded(self) -> Reason:
+        for arm in self.train.arms:
+            enc = arm.removeprefix("shuffled_")
+            if enc in ENCODERS and enc not in self.encode.encoders:
+                raise ValueError(f"train.arms has {arm!r} but encode.encoders lacks {enc!r}")
+        return self
+
+
+SCHEMA = Reason

@@ -1,0 +1,125 @@
+"""One arm's inputs (encoder, blind or shuffled audio) and the mapper training loop on a frozen LM."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from audioprobe.reason.batching import answer_ids, answer_loss, assemble, prompt_ids
+from audioprobe.reason.mapper import AudioMapper
+from audioprobe.reason.rows import derangement, row_clips, split_clips
+
+BLIND = "blind"
+SHUFFLED = "shuffled_"
+BLIND_DIM = 1  # the blind arm maps one zero frame per clip: a learned constant prefix
+
+
+def arm_encoder(arm: str) -> str | None:
+    """Return the encoder whose features an arm reads (None for blind)."""
+    return None if arm == BLIND else arm.removeprefix(SHUFFLED)
+
+
+def arm_clips(arm: str, rows: list[dict], feats: dict[str, np.ndarray] | None, seed: int,
+              split: str) -> list[list[torch.Tensor]]:
+    """Return per row the list of clip frames [F_k, enc_dim] this arm feeds the mapper.
+
+    encoder arm: the row's own clips; `blind`: one zero frame per clip (same prefix
+    shape budget, no audio information); `shuffled_<enc>`: every clip replaced by another
+    clip of the same split (a seeded derangement, fixed for training and evaluation).
+    """
+    if arm == BLIND:
+        return [[torch.zeros(1, BLIND_DIM) for _ in row_clips(r)] for r in rows]
+    assert feats is not None
+    swap = (derangement(split_clips(rows), seed + {"train": 0, "val": 1, "test": 2}[split])
+            if arm.startswith(SHUFFLED) else None)
+    return [[torch.from_numpy(feats[swap[c] if swap else c]) for c in row_clips(r)] for r in rows]
+
+
+def input_stats(inputs: list[list[torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return per-dimension (mean, std) over every frame of these inputs (train split only)."""
+    x = torch.cat([c for item in inputs for c in item], dim=0).double()  # (frames, dim)
+    return x.mean(0).float(), x.std(0, unbiased=False).float()
+
+
+def lr_factor(step: int, warmup: int, total: int) -> float:
+    """Linear warmup to 1 over `warmup` steps, then cosine decay to 0 at `total`."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+
+class ArmBatches:
+    """Token ids of every row (prompt, answer + EOS) next to its clip inputs."""
+
+    def __init__(self, tok, rows: list[dict], inputs: list[list[torch.Tensor]]):
+        self.prompts = [prompt_ids(tok, r["input"]) for r in rows]
+        self.answers = [answer_ids(tok, r["answer"]) for r in rows]
+        self.inputs = inputs
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    def loss(self, lm, mapper: AudioMapper, idx: list[int], pad_id: int, reduction: str = "mean") -> torch.Tensor:
+        """Answer + EOS cross-entropy of rows `idx` (labels -100 on audio, question and pad)."""
+        prefixes = mapper([self.inputs[i] for i in idx])
+        batch = assemble(prefixes, [self.prompts[i] for i in idx], [self.answers[i] for i in idx],
+                         lm.get_input_embeddings(), pad_id, side="right")
+        logits = lm(inputs_embeds=batch.inputs_embeds, attention_mask=batch.attention_mask,
+                    position_ids=batch.position_ids).logits  # (B, T, V)
+        return answer_loss(logits, batch.labels, reduction=reduction)
+
+    def n_targets(self, idx: list[int]) -> int:
+        return sum(len(self.answers[i]) for i in idx)
+
+
+@torch.no_grad()
+def dev_loss(lm, mapper: AudioMapper, data: ArmBatches, pad_id: int, batch_size: int) -> float:
+    """Return the mean answer-token loss over every dev row."""
+    mapper.eval()
+    total, count = 0.0, 0
+    for b in range(0, len(data), batch_size):
+        idx = list(range(b, min(b + batch_size, len(data))))
+        total += float(data.loss(lm, mapper, idx, pad_id, reduction="sum"))
+        count += data.n_targets(idx)
+    mapper.train()
+    return total / max(count, 1)
+
+
+def train_mapper(lm, mapper: AudioMapper, train: ArmBatches, dev: ArmBatches, pad_id: int, cfg, seed: int,
+                 log: Callable[[dict], None] | None = None) -> tuple[dict[str, torch.Tensor], list[dict]]:
+    """Train the mapper (LM frozen) with AdamW + warmup/cosine; return (best-by-dev state, history rows).
+
+    History: one row per `eval_every` steps {step, train_loss (mean since the last row),
+    dev_loss, lr}; `log(row)` is called for each (the dvclive curves).
+    """
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW([p for p in mapper.parameters() if p.requires_grad], lr=cfg.lr,
+                            weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg.warmup_steps, cfg.max_steps))
+    best, best_state, history, window = math.inf, None, [], []
+    mapper.train()
+    for step in range(1, cfg.max_steps + 1):
+        idx = torch.randint(len(train), (min(cfg.batch_size, len(train)),), generator=gen).tolist()
+        loss = train.loss(lm, mapper, idx, pad_id)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(mapper.parameters(), cfg.grad_clip)
+        opt.step()
+        sched.step()
+        window.append(loss.item())
+        if step % cfg.eval_every == 0 or step == cfg.max_steps:
+            dl = dev_loss(lm, mapper, dev, pad_id, max(cfg.batch_size, 32))
+            row = {"step": step, "train_loss": float(np.mean(window)), "dev_loss": dl,
+                   "lr": float(sched.get_last_lr()[0])}
+            window = []
+            history.append(row)
+            if log:
+                log(row)
+            if dl < best:
+                best = dl
+                best_state = {k: v.detach().clone() for k, v in mapper.state_dict().items()}
+    assert best_state is not None
+    return best_state, history

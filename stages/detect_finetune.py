@@ -1,0 +1,75 @@
+"""detect_finetune: LoRA on the A/B answer token (train split), best-by-dev-loss adapter and its curves."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+import typer
+
+from audioprobe import params
+from audioprobe.atomic import atomic_dir, write_json
+from audioprobe.detect.llm.clips import read_table
+from audioprobe.detect.llm.finetune import lora_model, save_adapter, train
+from audioprobe.detect.llm.model import EMBEDDED_ID, load_base, read_base
+from audioprobe.detect.llm.prompt import Prompt, encode_prompt
+from audioprobe.detect.llm.systems import banner_lines, load_clips, subset
+from audioprobe.live import TrainingLog
+from stages._run import run
+
+app = typer.Typer(add_completion=False)
+
+
+@app.command()
+def main(
+    base: Path = typer.Option(Path("data/detect/llm/base")),
+    clips: Path = typer.Option(Path("data/detect/clips")),
+    kept: Path = typer.Option(Path("data/detect/hygiene/clips.parquet")),
+    out: Path = typer.Option(Path("data/detect/llm/adapter")),
+    live: Path = typer.Option(Path("plots/detect/live/finetune")),
+    summary: Path = typer.Option(Path("plots/detect/llm/finetune.json")),
+    params_file: Path = typer.Option(Path("params.yaml"), "--params"),
+) -> None:
+    cfg = params.load_group("detect.llm", params_file)
+    ft = cfg.finetune
+    torch.set_num_threads(ft.threads)
+    t_start = time.perf_counter()
+    loaded = load_base(base, cfg.model)
+    embedded = read_base(base)["id"] == EMBEDDED_ID
+    table = read_table(kept, ("train", "dev"))
+    train_t = subset(table, "train", ft.max_train_clips, ft.seed)
+    dev_t = subset(table, "dev", ft.max_dev_clips, ft.seed)
+    train_c = load_clips(train_t, clips, loaded.processor)
+    dev_c = load_clips(dev_t, clips, loaded.processor)
+    pids = encode_prompt(loaded.processor, Prompt(cfg.prompt.system, cfg.prompt.user))
+    model = lora_model(loaded.model, cfg.lora, embedded, seed=ft.seed)
+    lr = ft.embedded_lr if embedded else ft.lr
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    t_train = time.perf_counter()
+    with TrainingLog(live) as log:
+        hist = train(model, loaded.processor, pids, train_c.audio, train_t["label"].to_list(), dev_c.audio,
+                     dev_t["label"].to_list(), ft, lr, loaded.device, loaded.dtype, log=log.log)
+    t_done = time.perf_counter()
+    best = next(r for r in hist.rows if r["step"] == hist.best_step)
+    with atomic_dir(out) as tmp:
+        save_adapter(model, tmp, read_base(base)["id"])
+    banners = banner_lines(clips, loaded.weights)
+    write_json(summary, {
+        "base": loaded.weights, "banners": banners, "train_clips": train_t.height, "dev_clips": dev_t.height,
+        "recipe": {"lr": lr, "lora_rank": cfg.lora.rank, "lora_alpha": cfg.lora.alpha, "targets": cfg.lora.targets,
+                   "modules_to_save": cfg.lora.embedded_modules_to_save if embedded else [],
+                   "trainable_parameters": trainable, "embedded_recipe": embedded},
+        "best_step": hist.best_step, "best_dev_loss": best["dev_loss"],
+        "best_dev_balanced_accuracy": best["dev_balanced_accuracy"], "history": hist.rows,
+    })
+    n_steps = hist.rows[-1]["step"]
+    typer.echo(f"detect_finetune: {train_t.height} train / {dev_t.height} dev clips, {n_steps} optimiser steps, "
+               f"{trainable} trainable parameters; best step {hist.best_step}: dev loss {best['dev_loss']:.4f}, "
+               f"dev balanced accuracy {best['dev_balanced_accuracy']:.3f}")
+    typer.echo(f"detect_finetune: host timings (shared CPU): setup {t_train - t_start:.1f} s, "
+               f"training {t_done - t_train:.1f} s ({(t_done - t_train) / max(n_steps, 1):.3f} s per step incl. evals)")
+
+
+if __name__ == "__main__":
+    run(app)

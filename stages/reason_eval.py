@@ -1,0 +1,87 @@
+"""reason_eval: answer the test split with every arm; metrics, CIs, paired tests, tables, figure."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import typer
+from safetensors.torch import load_file
+
+from audioprobe import params
+from audioprobe.atomic import write_csv, write_text
+from audioprobe.data.layout import dataset_root, read_source
+from audioprobe.headline import MAX_KEYS, banners, write_headline
+from audioprobe.reason import lm as lmlib
+from audioprobe.reason.evaluate import by_type, check_split, headline_values, paired, predict, score_rows
+from audioprobe.reason.features import read_features
+from audioprobe.reason.figures import accuracy_by_type
+from audioprobe.reason.mapper import AudioMapper
+from audioprobe.reason.report import examples_markdown, report_markdown, weights_records
+from audioprobe.reason.rows import load_rows
+from audioprobe.reason.training import BLIND_DIM, arm_clips, arm_encoder
+from stages._run import run
+
+app = typer.Typer(add_completion=False)
+
+
+@app.command()
+def main(
+    raw: Path = typer.Option(Path("data/raw/reasonaqa")),
+    features: Path = typer.Option(Path("data/reason/features")),
+    lm_dir: Path = typer.Option(Path("data/reason/lm")),
+    runs: Path = typer.Option(Path("data/reason/runs")),
+    metrics: Path = typer.Option(Path("metrics/reason.json")),
+    plots: Path = typer.Option(Path("plots/reason")),
+    seed: int = typer.Option(42),
+    params_file: Path = typer.Option(Path("params.yaml"), "--params"),
+) -> None:
+    cfg = params.load_group("reason.eval", params_file)
+    arms = params.load_group("reason.train", params_file).arms
+    check_split(cfg.split)  # before anything is loaded
+    torch.set_num_threads(cfg.threads)
+    lm_rec = json.loads((lm_dir / "lm.json").read_text())
+    model, tok = lmlib.load_frozen_lm(lmlib.resolve_lm(lm_rec["name"], lm_dir))
+    root = dataset_root(raw)
+    source = read_source(raw)
+    rows = load_rows(root, cfg.split)
+    feats_cache: dict[str, tuple] = {}
+    preds, scores, enc_prov = {}, {}, {}
+    for arm in arms:
+        enc = arm_encoder(arm)
+        if enc and enc not in feats_cache:
+            feats_cache[enc] = read_features(features / enc)
+        feats, meta = feats_cache[enc] if enc else (None, {"dim": BLIND_DIM, "provenance": {"name": "none"}})
+        if enc:
+            enc_prov[enc] = meta["provenance"]
+        mapper = AudioMapper(int(meta["dim"]), model.config.hidden_size)
+        mapper.load_state_dict(load_file(str(runs / arm / "mapper.safetensors")))
+        inputs = arm_clips(arm, rows, feats, seed, cfg.split)
+        preds[arm] = predict(model, tok, mapper, rows, inputs, cfg.batch_size, cfg.max_new_tokens)
+        scores[arm] = score_rows(rows, preds[arm])
+        em = sum(s["em"] for s in scores[arm]) / len(rows)
+        typer.echo(f"reason_eval: {arm} exact match {em:.3f} on {len(rows)} {cfg.split} rows")
+    table = by_type(scores, cfg.bootstrap, seed)
+    pairs = paired(scores, cfg.bootstrap, seed)
+    data = {"reasonaqa": {"source": str(source["source"]), "sha256": str(source["sha256"])}}
+    weights = weights_records(lm_rec, enc_prov)
+    notes = banners(data, weights)
+    n_prov = len(data) + len(weights) + 1
+    values = headline_values(arms, table, pairs, MAX_KEYS - n_prov)
+    plots.mkdir(parents=True, exist_ok=True)
+    write_csv(plots / "by_type.csv", table)
+    write_csv(plots / "paired.csv", pairs)
+    write_csv(plots / "predictions.csv", [
+        {"row": i, "taskname": r["taskname"], "subtype": r["subtype"], "question": r["input"], "gold": r["answer"],
+         **{f"{a}": preds[a][i] for a in arms}} for i, r in enumerate(rows)])
+    write_text(plots / "examples.md", examples_markdown(rows, preds, scores, cfg.examples, notes))
+    write_text(plots / "report.md", report_markdown(arms, table, pairs, lm_rec, enc_prov, notes, len(rows)))
+    accuracy_by_type(table, arms, plots / "accuracy_by_type.png", notes)
+    write_headline(metrics, "reason", values, data=data, weights=weights,
+                   provenance_path=plots / "provenance.json")
+    typer.echo(f"reason_eval: {metrics}, tables and figure under {plots}")
+
+
+if __name__ == "__main__":
+    run(app)

@@ -1,0 +1,79 @@
+"""reason_train: train one arm's mapper (encoder, blind or shuffled audio) on the frozen LM."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import typer
+
+from audioprobe import params
+from audioprobe.atomic import atomic_dir, write_csv, write_json
+from audioprobe.errors import ParamsError
+from audioprobe.data.layout import dataset_root
+from audioprobe.encoders import pick_device
+from audioprobe.reason import lm as lmlib
+from audioprobe.reason.features import read_features
+from audioprobe.reason.live import curve_logger
+from audioprobe.reason.mapper import AudioMapper
+from audioprobe.reason.rows import load_rows
+from audioprobe.reason.training import (
+    BLIND_DIM, ArmBatches, arm_clips, arm_encoder, input_stats, train_mapper,
+)
+from stages._run import run
+
+app = typer.Typer(add_completion=False)
+
+
+@app.command()
+def main(
+    arm: str = typer.Option(..., help="an encoder, blind, or shuffled_<encoder>"),
+    raw: Path = typer.Option(Path("data/raw/reasonaqa")),
+    features: Path = typer.Option(Path("data/reason/features")),
+    lm_dir: Path = typer.Option(Path("data/reason/lm")),
+    out: Path = typer.Option(None, help="run folder (default data/reason/runs/<arm>)"),
+    live: Path = typer.Option(None, help="dvclive folder (default plots/reason/live/<arm>)"),
+    seed: int = typer.Option(42),
+    params_file: Path = typer.Option(Path("params.yaml"), "--params"),
+) -> None:
+    cfg = params.load_group("reason.train", params_file)
+    lm_name = json.loads((lm_dir / "lm.json").read_text())["name"] if (lm_dir / "lm.json").is_file() else "?"
+    if arm not in cfg.arms:
+        raise ParamsError(f"params.yaml: reason.train.arms has no arm {arm!r}")
+    torch.set_num_threads(cfg.threads)
+    device = pick_device(cfg.device)
+    model, tok = lmlib.load_frozen_lm(lmlib.resolve_lm(lm_name, lm_dir))
+    model.to(device)
+    root = dataset_root(raw)
+    rows = {s: load_rows(root, s) for s in ("train", "val")}
+    enc = arm_encoder(arm)
+    feats, meta = read_features(features / enc) if enc else (None, {"dim": BLIND_DIM, "provenance": {"name": "none"}})
+    inputs = {s: arm_clips(arm, rows[s], feats, seed, s) for s in rows}
+    torch.manual_seed(seed)
+    mapper = AudioMapper(int(meta["dim"]), model.config.hidden_size)
+    if enc:
+        mapper.set_norm(*input_stats(inputs["train"]))
+    mapper.to(device)
+    train = ArmBatches(tok, rows["train"], [[c.to(device) for c in x] for x in inputs["train"]])
+    dev = ArmBatches(tok, rows["val"], [[c.to(device) for c in x] for x in inputs["val"]])
+    out = out or Path("data/reason/runs") / arm
+    live = live or Path("plots/reason/live") / arm
+    with atomic_dir(out) as tmp, atomic_dir(live) as tmp_live, curve_logger(tmp_live) as log:
+        best, history = train_mapper(model, mapper, train, dev, tok.pad_token_id, cfg, seed, log)
+        from safetensors.torch import save_file
+
+        save_file({k: v.cpu().contiguous() for k, v in best.items()}, str(tmp / "mapper.safetensors"))
+        write_csv(tmp / "history.csv", history)
+        best_row = min(history, key=lambda r: r["dev_loss"])
+        write_json(tmp / "result.json", {
+            "arm": arm, "encoder": enc or "none", "enc_dim": int(meta["dim"]), "lm_dim": model.config.hidden_size,
+            "best_step": best_row["step"], "best_dev_loss": round(best_row["dev_loss"], 6),
+            "encoder_provenance": meta["provenance"], "lm": lm_name,
+        })
+    typer.echo(f"reason_train: {arm} best dev loss {best_row['dev_loss']:.4f} at step {best_row['step']} "
+               f"({len(rows['train'])} train / {len(rows['val'])} dev rows)")
+
+
+if __name__ == "__main__":
+    run(app)

@@ -1,0 +1,108 @@
+"""End-to-end: the audio-LLM stages under the real `dvc repro` on a tiny embedded override.
+
+Until the lead integrates tests/detect_llm_integration.yaml (schema field, params.yaml
+block, dvc.yaml stages), the test merges it into its temp copy of the repo first.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+INTEGRATION = Path(__file__).with_name("detect_llm_integration.yaml")
+TINY_DATA = {
+    "data": {
+        "speech_commands": {"embedded": {"speakers": 8, "words": 4, "noise_seconds": 5.0}},
+        "librispeech": {"embedded": {"speakers": 6, "utterances": 2, "min_seconds": 2.0, "max_seconds": 4.0}},
+        "esc50": {"embedded": {"classes": 28, "clips_per_fold": 1}},
+        "musan": {"embedded": {"music": 5, "noise": 5, "speech": 1, "seconds": 3.0}},
+    },
+}
+TINY_DETECT = {
+    "detect": {
+        "dataset": {"durations_ms": [200, 500], "snrs_db": [0.0, 10.0], "clips_per_cell": 10, "oversample": 2.0,
+                    "min_files_per_cell": 1, "colour_files": 2},
+        "llm": {"finetune": {"epochs": 1, "eval_every": 3, "warmup_steps": 2, "batch_size": 8, "grad_accum": 1},
+                "opro": {"iterations": 1, "candidates": 2}, "scoring": {"batch_size": 16}},
+    },
+}
+SYSTEMS = ["llm_base_baseline", "llm_base_opro", "llm_lora_baseline", "llm_lora_opro"]
+
+
+def integrate(root: Path) -> None:
+    """Merge the audio-LLM schema field, params and stages into a repo copy that lacks them."""
+    spec = yaml.safe_load(INTEGRATION.read_text())
+    schema = root / "lib/audioprobe/detect/params.py"
+    text = schema.read_text()
+    if "DetectLlm" not in text:
+        head = "\nfrom audioprobe.detect.llm.params import DetectLlm  # noqa: E402\n\n"
+        text = text.replace("\nclass Detect(Strict):\n", head + "\nclass Detect(Strict):\n")
+        last = "    eval: DetectEval = DetectEval()\n"
+        text = text.replace(last, last + "    llm: DetectLlm = DetectLlm()\n")
+        schema.write_text(text)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params.setdefault("detect", {}).setdefault("llm", spec["params"]["llm"])
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    dvc = yaml.safe_load((root / "dvc.yaml").read_text())
+    if "detect_llm_base" not in dvc["stages"]:
+        dvc["stages"].update(spec["stages"])
+        dvc.setdefault("plots", []).extend(spec["plots"])
+        (root / "dvc.yaml").write_text(yaml.safe_dump(dvc, sort_keys=False))
+
+
+def ran(stdout: str) -> set[str]:
+    return {line.split("'")[1] for line in stdout.splitlines() if line.startswith("Running stage")}
+
+
+@pytest.mark.e2e
+def test_audio_llm_stages_on_a_tiny_override(temp_repo):
+    root = temp_repo.root
+    integrate(root)
+    temp_repo.set_params({**TINY_DATA, **TINY_DETECT})
+    temp_repo.commit()
+    temp_repo.run("dvc", "repro", "detect_llm_scores_base", "detect_llm_scores_lora")
+
+    clips = pl.read_parquet(root / "data/detect/hygiene/clips.parquet")
+    for name in SYSTEMS:
+        scores = pl.read_parquet(root / f"data/detect/scores/{name}/scores.parquet")
+        assert scores.columns == ["clip_id", "score"] and scores.height == clips.height
+        assert set(scores["clip_id"]) == set(clips["clip_id"])
+        assert scores["score"].is_between(0.0, 1.0).all()
+        system = json.loads((root / f"data/detect/scores/{name}/system.json").read_text())
+        assert system["score_kind"] == "probability" and system["system"] == name
+        assert set(system["provenance"]) == {"source", "sha256", "package"}  # flat, like the baselines'
+        assert system["provenance"]["source"] == "random-init"
+        assert system["weights"].get("base", system["weights"])["source"] == "random-init"
+        assert any("random-init" in b for b in system["banners"])
+    adapter = root / "data/detect/llm/adapter"
+    assert sorted(p.name for p in adapter.iterdir()) == ["adapter_config.json", "adapter_model.safetensors"]
+    ft = json.loads((root / "plots/detect/llm/finetune.json").read_text())
+    assert ft["recipe"]["embedded_recipe"] and ft["recipe"]["modules_to_save"]
+    assert (root / "plots/detect/live/finetune/plots/metrics/dev_loss.tsv").is_file()
+    for m in ("base", "lora"):
+        opro = json.loads((root / f"plots/detect/llm/opro_{m}.json").read_text())
+        assert opro["prompts_scored"] >= 5 and opro["best"]["reward"] >= opro["baseline"]["reward"]
+        found = json.loads((root / f"data/detect/scores/llm_{m}_opro/system.json").read_text())
+        assert found["prompt"]["user"] == opro["best_prompt"]
+        hist = pl.read_csv(root / f"plots/detect/llm/opro_{m}_history.csv")
+        assert hist["iteration"].min() == 0 and (hist["origin"] == "seed").sum() == 5
+    # timings only in the gitignored host folder, nothing host-dependent in the outputs
+    assert (root / "plots/detect/host/latency_llm_lora_opro.csv").is_file()
+    for f in [*(root / "plots/detect/llm").iterdir(), root / "data/detect/llm/adapter/adapter_config.json"]:
+        assert str(root) not in f.read_text() and "_ms" not in f.read_text()
+
+    # a LoRA rank change reruns the LoRA branch only
+    temp_repo.set_params({"detect": {"llm": {"lora": {"rank": 8}}}})
+    out = temp_repo.run("dvc", "repro", "detect_llm_scores_base", "detect_llm_scores_lora").stdout
+    assert ran(out) == {"detect_finetune", "detect_opro_lora", "detect_llm_scores_lora"}
+    assert json.loads((root / "data/detect/llm/adapter/adapter_config.json").read_text())["r"] == 8
+
+    # detect_eval consumes the four systems like any baseline
+    temp_repo.set_params({"detect": {"eval": {"systems": ["energy", *SYSTEMS], "bootstrap": 10}}})
+    temp_repo.run("dvc", "repro", "detect_eval")
+    table = pl.read_csv(root / "plots/detect/metrics.csv")
+    assert set(SYSTEMS) <= set(table["system"])

@@ -1,0 +1,60 @@
+"""A failing kws_analyze leaves the last good metrics and plot files byte for byte (issue 8)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import yaml
+
+from conftest import REPO, deep_update
+
+
+def _stage(*args, check=True):
+    return subprocess.run([sys.executable, "-m", *args], cwd=REPO, check=check, capture_output=True, text=True)
+
+
+def _snapshot(*folders):
+    return {p: p.read_bytes() for f in folders for p in sorted(f.rglob("*")) if p.is_file()}
+
+
+def test_failed_analyze_keeps_last_good_outputs(fixtures_dir, tmp_path):
+    from audioprobe.data.speech_commands import list_clips
+    from audioprobe.kws.features import SPLITS, write_feature_cache
+
+    root = fixtures_dir / "speech_commands"
+    clips = [c for s in SPLITS for c in [c for c in list_clips(root) if c.split == s][:6]]
+    feats = tmp_path / "features"
+    feats.mkdir()
+    meta = write_feature_cache(root, clips, feats, n_mels=80, n_fft=400, hop=160, progress=False,
+                               data={"source": "path", "sha256": "0" * 64})
+    assert meta["noise_segments"] > 0  # the fixtures carry _background_noise_
+    params = deep_update(yaml.safe_load((REPO / "params.yaml").read_text()), {"kws": {
+        "features": {"n_mels": 80, "hop": 160},
+        "model": {"n_mels": 80, "n_embd": 8, "n_layer": 2, "mlp_hidden": 16, "units": 11},
+        "train": {"replicas": [0], "epochs": 1, "batch_size": 8, "augment": {"enabled": True}},
+        "analyze": {"clips": 4}}})
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text(yaml.safe_dump(params))
+    runs, live, plots, metrics = tmp_path / "runs", tmp_path / "live", tmp_path / "plots", tmp_path / "kws.json"
+    for cond in ("base", "lif"):
+        _stage("stages.kws_train", "--condition", cond, "--replica", "0", "--seed", "42", "--features", str(feats),
+               "--out", str(runs / f"{cond}-0"), "--live", str(live / f"{cond}-0"), "--params", str(params_file),
+               "--no-progress")
+    analyze = ("stages.kws_analyze", "--features", str(feats), "--runs", str(runs), "--metrics", str(metrics),
+               "--plots", str(plots), "--params", str(params_file))
+    _stage(*analyze)
+    m = json.loads(metrics.read_text())
+    assert m["kws.ttest.p"] == "n/a" and m["kws.lif_gain.mean"] == "n/a"  # one replica: undefined
+    assert len(m) <= 24 and all(k.startswith("kws.") for k in m)
+    good = _snapshot(plots) | {metrics: metrics.read_bytes()}
+    assert len(good) >= 11
+
+    (runs / "lif-0/model.safetensors").write_bytes(b"not a checkpoint")  # corrupt one run folder
+    bad = _stage(*analyze, check=False)
+    assert bad.returncode == 1
+    assert bad.stderr.strip().count("\n") == 0 and bad.stderr.startswith("error: ")
+    assert "lif-0" in bad.stderr and "Traceback" not in bad.stderr
+    assert _snapshot(plots) | {metrics: metrics.read_bytes()} == good
+    assert not [p for p in tmp_path.rglob(".*.tmp")]  # no hidden temp folder left behind

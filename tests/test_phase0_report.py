@@ -1,0 +1,122 @@
+"""Reports and headline metrics that never overstate (hand-made tables with known answers)."""
+
+from __future__ import annotations
+
+import json
+
+from audioprobe.headline import MAX_KEYS, STATUS, SYNTHETIC_BANNER, headline
+from audioprobe.phase0.decision import DecisionRule, decide, decision_rows
+from audioprobe.phase0.report import heldout_label, render_report, speaker_line, verdict
+from audioprobe.phase0.summary import (
+    ALL_SCHEMES,
+    headline_provenance,
+    headline_values,
+    lookup,
+    table_rows,
+)
+from test_phase0_decision import SCHEMES, summary, table
+
+RULE = DecisionRule()
+
+
+def flagged_table() -> dict:
+    """mean_vq64 fails on VR (0.96, unflagged); pca8_vq256 has a lower VR (0.79) but 36 % excluded."""
+    m = table(**{"train.all.vr": 0.97, "eval.all.vr": 0.96})
+    for split, mass in (("train", 0.322), ("eval", 0.365)):
+        m[f"lag1.pca8_vq256.{split}.all.excluded_mass"] = mass
+        m[f"lag1.pca8_vq256.{split}.all.excluded_flag"] = True
+    m["lag1.pca8_vq256.eval.all.vr"] = 0.794
+    return m
+
+
+def test_verdict_never_quotes_a_scheme_over_the_exclusion_flag():
+    m = flagged_table()
+    d = decide(m, SCHEMES, RULE)
+    text = verdict(m, d, SCHEMES, RULE, summary())
+    assert d["decision"] == "FAIL"
+    assert "0.960 (mean_vq64)" in text and "0.794" not in text
+    assert "Not quoted: pca8_vq256" in text
+    h = headline_values(m, d, SCHEMES, 1, 0.1)
+    assert h["best_scheme"] == "mean_vq64" and h["best_eval_vr"] == 0.96
+    assert h["pca8_vq256.excluded"] is True and h["mean_vq64.excluded"] is False
+    # every scheme flagged: nothing is quoted at all
+    for s in SCHEMES:
+        m[f"lag1.{s}.eval.all.excluded_mass"] = 0.5
+    text = verdict(m, decide(m, SCHEMES, RULE), SCHEMES, RULE, summary())
+    assert "no scheme has an eval VR that can be quoted" in text and "0.96" not in text
+    assert headline_values(m, d, SCHEMES, 1, 0.1)["best_eval_vr"] == STATUS["undefined"]
+
+
+def test_synthetic_data_carries_the_banner_and_no_finding():
+    m = flagged_table()
+    d = decide(m, SCHEMES, RULE)
+    text = render_report(m, d, SCHEMES, RULE, summary(source="embedded"))
+    assert SYNTHETIC_BANNER in text.splitlines()[3]  # right under the title
+    assert "valid negative result" not in text and "A negative result" not in text
+    passing = table()
+    text = render_report(passing, decide(passing, SCHEMES, RULE), SCHEMES, RULE, summary(source="embedded"))
+    assert "PASS at lag 1" in text and "Proceed to Phase 1" not in text and SYNTHETIC_BANNER in text
+    data, weights, extra = headline_provenance(summary(source="embedded")["latents"])
+    out = headline("phase0", {**headline_values(passing, decide(passing, SCHEMES, RULE), SCHEMES, 1, 0.1), **extra},
+                   data, weights)
+    assert out["phase0.synthetic"] is True and out["phase0.data.librispeech"] == "embedded@" + "cd" * 6
+
+
+def test_speaker_counts_count_heldout_speakers_as_train_speakers():
+    s = summary()
+    line = speaker_line(s)
+    assert "24 in all" in line and "train 19 speakers" in line and "eval 5 unseen speakers" in line
+    assert "held-out utterances of 6 of the train speakers (708 rows)" in line
+    assert heldout_label(s) == "heldout VR (same speakers)"
+    s["speakers"]["heldout_also_in_train"] = 4
+    assert heldout_label(s) == "heldout VR (4 of 6 spk in train)" and "4 of them also in train" in speaker_line(s)
+    s["speakers"]["heldout_also_in_train"] = 0
+    assert heldout_label(s) == "heldout VR (no train speakers)"
+    text = render_report(table(), decide(table(), SCHEMES, RULE), SCHEMES, RULE, s)
+    assert "(same speakers)" not in text
+
+
+def _excluded_metrics() -> dict:
+    """evaluate_lag-shaped metrics: mean_vq64 defined, pca8_quartile with every sample excluded."""
+    row = {"n": 100, "n_included": 100, "excluded_mass": 0.0, "excluded_flag": False, "vr": 0.9,
+           "random_vr": 1.0, "entropy_gain_nats": 0.01}
+    gone = {"n": 100, "n_included": 0, "excluded_mass": 1.0, "excluded_flag": True, "vr": None,
+            "random_vr": None, "entropy_gain_nats": None}
+    per = lambda r: {split: {sl: dict(r) for sl in ("all", "high_energy", "medial")}  # noqa: E731
+                     for split in ("train", "heldout", "eval")}
+    return {"mean_vq64": per(row), "pca8_quartile": per(gone)}
+
+
+def test_headline_keys_are_stable_and_an_excluded_scheme_keeps_its_keys():
+    metrics = _excluded_metrics()
+    values = lookup(table_rows(1, metrics))
+    schemes = list(metrics)
+    d = decide(values, schemes, RULE)
+    h = headline_values(values, d, schemes, 1, 0.1)
+    assert h["pca8_quartile.eval_vr"] == STATUS["excluded"] and h["pca8_quartile.excluded"] is True
+    assert h["pca8_quartile.eval_vr_random"] == STATUS["excluded"]
+    assert h["pca8_quartile.entropy_gain_nats"] == STATUS["excluded"]
+    assert h["pca8_vq256.eval_vr"] == STATUS["undefined"]  # not run: still a key
+    assert h["mean_vq64.eval_vr"] == 0.9 and h["best_scheme"] == "mean_vq64"
+    assert not any(v == 0 and not isinstance(v, bool) for k, v in h.items() if "pca8" in k)
+    data, weights, extra = headline_provenance(summary()["latents"])
+    out = headline("phase0", {**h, **extra}, data, weights)
+    assert len(out) <= MAX_KEYS and all(k.startswith("phase0.") for k in out)
+    # the same key set whatever happened: another run where every scheme is defined
+    full = lookup(table_rows(1, {s: _excluded_metrics()["mean_vq64"] for s in ALL_SCHEMES}))
+    h2 = headline_values(full, decide(full, list(ALL_SCHEMES), RULE), list(ALL_SCHEMES), 1, 0.1)
+    mel_data, mel_weights, mel_extra = headline_provenance(
+        {**summary()["latents"], "encoder": "mel", "weights": {"name": "mel", "weights": "none", "sha256": "none"}})
+    out2 = headline("phase0", {**h2, **mel_extra}, mel_data, mel_weights)
+    assert set(out2) == set(out)
+    assert out2["phase0.weights.encoder"] == "none (mel)" and out["phase0.weights.encoder"] == "kyutai/moshiko-pytorch-bf16@" + "ab" * 6
+    json.dumps(out, allow_nan=False)
+
+
+def test_decision_rows_list_every_criterion_with_its_threshold():
+    m = flagged_table()
+    rows = decision_rows(decide(m, SCHEMES, RULE), SCHEMES, RULE)
+    vr = next(r for r in rows if r["scheme"] == "mean_vq64" and r["criterion"] == "vr_eval")
+    assert vr["value"] == 0.96 and vr["threshold"] == 0.6 and vr["met"] is False
+    exc = next(r for r in rows if r["scheme"] == "pca8_vq256" and r["criterion"] == "exclusion_eval")
+    assert exc["value"] == 0.365 and exc["met"] is False
