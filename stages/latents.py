@@ -27,7 +27,7 @@ def main(
 ) -> None:
     cfg = params.load_group("phase0.latents", params_file)
     enc_cfg = params.load_group("phase0.encoder", params_file)
-    device = pick_device(cfg.device)
+    device = pick_device(cfg.device, "phase0.latents.device")
     # Weights first: a missing checkpoint should stop the stage before any audio is scanned.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a random init is announced once, below

@@ -28,7 +28,7 @@ def main(
     cfg = params.load_group("reason.encode", params_file)
     cfgs = params.load_group("reason.encoders", params_file)
     out = out or Path("data/reason/features") / encoder
-    device = pick_device(cfg.device)
+    device = pick_device(cfg.device, "reason.encode.device")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a random init is announced once, below
         enc = build_reason_encoder(encoder, cfgs, device)  # weights first: fail before reading audio

@@ -15,7 +15,7 @@ from audioprobe.data.layout import dataset_root
 from audioprobe.encoders import pick_device
 from audioprobe.reason import lm as lmlib
 from audioprobe.reason.features import read_features
-from audioprobe.reason.live import curve_logger
+from audioprobe.live import TrainingLog
 from audioprobe.reason.mapper import AudioMapper
 from audioprobe.reason.rows import load_rows
 from audioprobe.reason.training import (
@@ -42,7 +42,7 @@ def main(
     if arm not in cfg.arms:
         raise ParamsError(f"params.yaml: reason.train.arms has no arm {arm!r}")
     torch.set_num_threads(cfg.threads)
-    device = pick_device(cfg.device)
+    device = pick_device(cfg.device, "reason.train.device")
     model, tok = lmlib.load_frozen_lm(lmlib.resolve_lm(lm_name, lm_dir))
     model.to(device)
     root = dataset_root(raw)
@@ -59,7 +59,10 @@ def main(
     dev = ArmBatches(tok, rows["val"], [[c.to(device) for c in x] for x in inputs["val"]])
     out = out or Path("data/reason/runs") / arm
     live = live or Path("plots/reason/live") / arm
-    with atomic_dir(out) as tmp, atomic_dir(live) as tmp_live, curve_logger(tmp_live) as log:
+    with atomic_dir(out) as tmp, atomic_dir(live) as tmp_live, TrainingLog(tmp_live) as curves:
+        def log(row: dict) -> None:  # one curve point per dev evaluation
+            curves.log(int(row["step"]), **{k: v for k, v in row.items() if k != "step"})
+
         best, history = train_mapper(model, mapper, train, dev, tok.pad_token_id, cfg, seed, log)
         from safetensors.torch import save_file
 

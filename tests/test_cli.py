@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
 
@@ -96,8 +98,24 @@ def test_exp_show_keeps_one_lanes_headline_metrics_and_drops_its_params():
     assert args[args.index("--drop") + 1] == ".*"
     for column in ("Experiment", "seed", "kws.base.test_acc.mean", "kws.ttest.p"):
         assert keep.search(column), column
-    for column in ("kws.train.lr", "kws.model.n_embd", "kws.data.speech_commands", "phase0.decision", "seed2"):
+    for column in ("kws.train.lr", "kws.model.n_embd", "kws.data.speech_commands", "phase0.decision", "seed2",
+                   "kws.base.test_acc.mean2"):
         assert not keep.search(column), column
+
+
+def test_every_exp_show_column_is_a_key_of_the_committed_metrics():
+    import json
+
+    from audioprobe.cli import LANES
+    from audioprobe.params import schema_for  # noqa: F401  (lanes' params modules import)
+
+    repo = Path(__file__).resolve().parents[1]
+    for lane in (name for name in LANES if name != "data"):
+        import importlib
+
+        keys = json.loads((repo / f"metrics/{lane}.json").read_text())
+        for col in importlib.import_module(f"audioprobe.{lane}.params").EXP_SHOW:
+            assert f"{lane}.{col}" in keys, f"{lane}.{col}"
 
 
 def test_unknown_lane_is_one_line_listing_the_choices():

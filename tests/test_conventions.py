@@ -182,3 +182,18 @@ def test_no_reference_to_design_files_outside_the_repo():
             if pattern.search(line):
                 hits.append(f"{path.relative_to(REPO)}:{i}")
     assert not hits, f"references to files outside the repository: {hits[:10]}"
+
+
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_committed_outputs_are_uncached_and_persist(name):
+    """cache: false outputs are committed to git; persist: true keeps them when a run fails
+    (DVC otherwise deletes a stage's outputs before running it)."""
+    stage = STAGES[name]
+    stage = stage.get("do", stage)
+    for kind in ("outs", "metrics", "plots"):
+        for out in stage.get(kind, []):
+            if isinstance(out, dict):
+                (path, opts), = out.items()
+                if opts.get("cache") is False:
+                    assert opts.get("persist") is True, f"{name}: {path} needs persist: true"
+                    assert path.startswith(("plots/", "metrics/")), f"{name}: committed output {path} outside plots/ metrics/"

@@ -1,7 +1,4 @@
 """End-to-end: the audio-LLM stages under the real `dvc repro` on a tiny embedded override.
-
-Until the lead integrates tests/detect_llm_integration.yaml (schema field, params.yaml
-block, dvc.yaml stages), the test merges it into its temp copy of the repo first.
 """
 
 from __future__ import annotations
@@ -13,7 +10,6 @@ import polars as pl
 import pytest
 import yaml
 
-INTEGRATION = Path(__file__).with_name("detect_llm_integration.yaml")
 TINY_DATA = {
     "data": {
         "speech_commands": {"embedded": {"speakers": 8, "words": 4, "noise_seconds": 5.0}},
@@ -33,27 +29,6 @@ TINY_DETECT = {
 SYSTEMS = ["llm_base_baseline", "llm_base_opro", "llm_lora_baseline", "llm_lora_opro"]
 
 
-def integrate(root: Path) -> None:
-    """Merge the audio-LLM schema field, params and stages into a repo copy that lacks them."""
-    spec = yaml.safe_load(INTEGRATION.read_text())
-    schema = root / "lib/audioprobe/detect/params.py"
-    text = schema.read_text()
-    if "DetectLlm" not in text:
-        head = "\nfrom audioprobe.detect.llm.params import DetectLlm  # noqa: E402\n\n"
-        text = text.replace("\nclass Detect(Strict):\n", head + "\nclass Detect(Strict):\n")
-        last = "    eval: DetectEval = DetectEval()\n"
-        text = text.replace(last, last + "    llm: DetectLlm = DetectLlm()\n")
-        schema.write_text(text)
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params.setdefault("detect", {}).setdefault("llm", spec["params"]["llm"])
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    dvc = yaml.safe_load((root / "dvc.yaml").read_text())
-    if "detect_llm_base" not in dvc["stages"]:
-        dvc["stages"].update(spec["stages"])
-        dvc.setdefault("plots", []).extend(spec["plots"])
-        (root / "dvc.yaml").write_text(yaml.safe_dump(dvc, sort_keys=False))
-
-
 def ran(stdout: str) -> set[str]:
     return {line.split("'")[1] for line in stdout.splitlines() if line.startswith("Running stage")}
 
@@ -61,7 +36,6 @@ def ran(stdout: str) -> set[str]:
 @pytest.mark.e2e
 def test_audio_llm_stages_on_a_tiny_override(temp_repo):
     root = temp_repo.root
-    integrate(root)
     temp_repo.set_params({**TINY_DATA, **TINY_DETECT})
     temp_repo.commit()
     temp_repo.run("dvc", "repro", "detect_llm_scores_base", "detect_llm_scores_lora")

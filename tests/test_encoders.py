@@ -160,10 +160,10 @@ def test_local_checkpoint_loads_with_sha256_provenance(tmp_path):
 def test_latents_stage_stops_with_one_line_naming_the_param(tmp_path):
     repo = Path(__file__).resolve().parents[1]
     params = tmp_path / "params.yaml"
-    params.write_text("phase0:\n  encoder: {name: mimi, weights: data/local/missing.safetensors}\n")
+    params.write_text("phase0:\n  latents: {device: cpu}\n  encoder: {name: mimi, weights: data/local/missing.safetensors}\n")
     proc = subprocess.run(
         [sys.executable, "-m", "stages.latents", "--params", str(params), "--raw", str(tmp_path / "raw"),
-         "--out", str(tmp_path / "out"), "--metrics", str(tmp_path / "m.json")],
+         "--out", str(tmp_path / "out"), "--stats", str(tmp_path / "m.json")],
         cwd=repo, capture_output=True, text=True, timeout=120,
         env={**os.environ, "PYTHONPATH": str(repo)},
     )

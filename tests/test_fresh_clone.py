@@ -41,3 +41,13 @@ def test_fresh_clone_dvc_repro_changes_nothing_committed(tmp_path):
     again = subprocess.run([sys.executable, "-m", "dvc", "status"], cwd=clone, env=env,
                            capture_output=True, text=True, timeout=600)
     assert "up to date" in again.stdout, again.stdout
+
+    # The README's per-lane experiment view fits a 200-column terminal with nothing elided.
+    from audioprobe.cli import LANES, exp_show_args
+
+    for lane in (name for name in LANES if name != "data"):
+        shown = subprocess.run([sys.executable, "-m", "dvc", *exp_show_args(lane)], cwd=clone,
+                               env={**env, "COLUMNS": "200"}, capture_output=True, text=True, timeout=600)
+        lines = shown.stdout.splitlines()
+        assert shown.returncode == 0 and lines, shown.stderr
+        assert max(len(line) for line in lines) <= 200 and "…" not in shown.stdout, shown.stdout

@@ -86,7 +86,8 @@ def test_train_stage_outputs_are_bit_identical(fixtures_dir, tmp_path):
     meta["data"] = {"source": "path", "sha256": "0" * 64}
     (feats / "meta.json").write_text(json.dumps(meta))
     params = deep_update(yaml.safe_load((REPO / "params.yaml").read_text()), {"kws": {
-        "model": {"n_embd": 8, "n_layer": 2, "mlp_hidden": 16, "units": 11},
+        "features": {"n_mels": 80, "n_fft": 400, "hop": 160},
+        "model": {"n_mels": 80, "n_embd": 8, "n_layer": 2, "mlp_hidden": 16, "units": 11},
         "train": {"replicas": [0], "epochs": 2, "batch_size": 4}}})
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     outs = []
@@ -152,6 +153,6 @@ def test_cuda_without_gpu_is_one_line_params_error(monkeypatch):
     from audioprobe.kws.training import select_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(ParamsError, match="kws.train.device is cuda"):
+    with pytest.raises(ParamsError, match="kws.train.device is 'cuda'"):
         select_device("cuda")
     assert select_device("auto") == torch.device("cpu")

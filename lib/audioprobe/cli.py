@@ -29,25 +29,25 @@ app.add_typer(util_app, name="util")
 # The last stage of each lane: `dvc repro <stage>` runs the lane and what it needs.
 LANES = {"data": "data_report", "kws": "kws_analyze", "phase0": "phase0_report",
          "detect": "detect_eval", "reason": "reason_eval"}
-Lane = Enum("Lane", {name: name for name in LANES}, type=str)
+Lane = Enum("Lane", {name: name for name in LANES if name != "data"}, type=str)
 LaneOrAll = Enum("LaneOrAll", {"all": "all", **{name: name for name in LANES}}, type=str)
 BENCHES = ("cfc", "encoders", "phase0", "detect", "reason")
 Bench = Enum("Bench", {name: name for name in BENCHES}, type=str)
 
 
 def exp_show_args(lane: str) -> list[str]:
-    """`dvc exp show` options keeping one lane's headline metrics and the seed.
+    """`dvc exp show` options keeping the seed and a lane's few headline columns (its `EXP_SHOW`).
 
-    Every lane together is far wider than a terminal. The lane's params columns (its params
-    groups share the `<lane>.` prefix with its metrics) and provenance strings are dropped.
+    Every lane's params and metrics together are far wider than a terminal; these fit 200
+    columns. `dvc metrics show metrics/<lane>.json` and `dvc exp show --json` have every key.
     """
-    from audioprobe.params import schema_for
+    import importlib
+    import re
 
-    hidden = ["data", "weights"]
-    if lane != "data":
-        hidden += list(schema_for(lane).model_fields)
+    cols = importlib.import_module(f"audioprobe.{lane}.params").EXP_SHOW
+    keep = "|".join(re.escape(f"{lane}.{c}") for c in cols)
     return ["exp", "show", "--no-pager", "--precision", "3", "--drop", ".*",
-            "--keep", rf"^(Experiment|Created|seed)$|^{lane}\.(?!({'|'.join(hidden)})\.)"]
+            "--keep", rf"^(Experiment|Created|seed|{keep})$"]
 
 
 def _fail(exc: AudioprobeError) -> None:

@@ -10,8 +10,8 @@ fixed random cotangent. The layers are timed round-robin, one step each per roun
 `--warmup` rounds, so machine noise hits all of them alike; the figure is the median.
 
 Threads: `torch.set_num_threads(--threads)` before anything runs; the default is the
-number of CPUs this process may use (2 on the dev box; the origin figures in
-EXPERIMENTS.md §1 are at 2 threads). The last printed line is one JSON object.
+number of CPUs this process may use (2 on the dev box; the feasibility figures quoted in
+the kws README are at 2 threads). The last printed line is one JSON object.
 """
 
 from __future__ import annotations

@@ -111,3 +111,7 @@ class Detect(Strict):
 
 
 SCHEMA = Detect
+
+# The few headline columns `audioprobe exp show detect` puts side by side per experiment (the
+# whole metrics file is wider than a terminal; `dvc metrics show` and `dvc exp show --json` have all).
+EXP_SHOW = ['silero.bal_acc', 'webrtc.bal_acc', 'energy.bal_acc', 'llm_lora_opro.bal_acc']

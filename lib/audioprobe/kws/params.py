@@ -121,3 +121,7 @@ class Kws(Strict):
 
 
 SCHEMA = Kws
+
+# The few headline columns `audioprobe exp show kws` puts side by side per experiment (the
+# whole metrics file is wider than a terminal; `dvc metrics show` and `dvc exp show --json` have all).
+EXP_SHOW = ['base.test_acc.mean', 'lif.test_acc.mean', 'lif_gain.mean', 'ttest.p', 'hierarchy']

@@ -10,7 +10,6 @@ generator for shuffling are both seeded from one run seed.
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from audioprobe.errors import ParamsError
+from audioprobe.device import pick_device
 from audioprobe.metrics.classification import accuracy
 
 
@@ -52,14 +51,8 @@ def lr_schedule(name: str, lr: float, total_steps: int, warmup_steps: int = 0) -
 
 
 def select_device(name: str) -> torch.device:
-    """Return the torch device for 'auto' | 'cpu' | 'cuda'; ParamsError for cuda without a GPU."""
-    if name == "auto":
-        if not torch.cuda.is_available():
-            print("kws: kws.train.device is auto and no CUDA GPU is visible: training on CPU", file=sys.stderr)
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    elif name == "cuda" and not torch.cuda.is_available():
-        raise ParamsError("params.yaml: kws.train.device is cuda but no CUDA GPU is visible; use auto or cpu")
-    return torch.device(name)
+    """Return the torch device for kws.train.device ('auto' | 'cpu' | 'cuda'), said once on fallback."""
+    return pick_device(name, "kws.train.device")
 
 
 def make_deterministic(seed: int, threads: int, device: torch.device) -> None:

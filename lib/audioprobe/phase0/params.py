@@ -137,3 +137,7 @@ class Phase0(Strict):
 
 
 SCHEMA = Phase0
+
+# The few headline columns `audioprobe exp show phase0` puts side by side per experiment (the
+# whole metrics file is wider than a terminal; `dvc metrics show` and `dvc exp show --json` have all).
+EXP_SHOW = ['decision', 'best_scheme', 'best_eval_vr', 'mean_vq64.eval_vr', 'mean_vq64.eval_vr_random']

@@ -52,7 +52,7 @@ class HtsatCfg(Strict):
     """msclap 2023 CLAP's HTSAT: framewise patch tokens before pooling."""
 
     # A local CLAP_weights_2023.pth (loaded with weights_only=True), or a hub id/file in the local HF cache.
-    weights: str = "data/local/CLAP_weights_2023.pth"
+    weights: str = "data/local/weights/CLAP_weights_2023.pth"
     allow_random_init: bool = False  # true: a labelled random HTSAT when the weights are absent
     init_seed: int = Field(0, ge=0)
 
@@ -149,3 +149,7 @@ class Reason(Strict):
 
 
 SCHEMA = Reason
+
+# The few headline columns `audioprobe exp show reason` puts side by side per experiment (the
+# whole metrics file is wider than a terminal; `dvc metrics show` and `dvc exp show --json` have all).
+EXP_SHOW = ['mel.em', 'blind.em', 'shuffled_mel.em', 'mel_minus_blind.p']

@@ -18,6 +18,17 @@ DEFAULT_USER = (
     "Choose one:\nA) SPEECH (human voice)\nB) NONSPEECH (music/noise/silence/animals)\n\nAnswer with A or B ONLY."
 )
 
+# The origin's five starting prompts (its baseline first).
+SEED_PROMPTS = [
+    DEFAULT_USER,
+    "Listen carefully to this audio clip.\n\nDoes it contain human speech?\n\nA) Yes - I hear human voice speaking\n"
+    "B) No - I hear music, noise, silence, or non-human sounds\n\nYour answer:",
+    "Task: Detect if human speech is present in this audio.\n\nA) SPEECH detected\nB) NO SPEECH detected\n\nAnswer:",
+    "Is there human speech in this audio?\n\nA) Yes\nB) No\n\nYour response:",
+    "Classification task: SPEECH vs NONSPEECH\n\nListen to the audio.\n\nA = Contains human voice\n"
+    "B = Does not contain human voice\n\nSelect:",
+]
+
 
 class LlmModel(Strict):
     """Which Qwen2-Audio: the tiny random stand-in built here, or real weights by hub id / local path."""

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from audioprobe.detect.llm.params import DEFAULT_SYSTEM, DEFAULT_USER, LlmModel
+from audioprobe.detect.llm.params import DEFAULT_SYSTEM, SEED_PROMPTS, LlmModel
 
 SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>"]
 CHUNK_S = 2  # front-end pads every clip to this many seconds
@@ -25,13 +25,7 @@ CHUNK_S = 2  # front-end pads every clip to this many seconds
 # so the prompts OPRO writes tokenise into a few hundred ids rather than single bytes.
 CORPUS = [
     DEFAULT_SYSTEM,
-    DEFAULT_USER,
-    "Listen carefully to this audio clip.\n\nDoes it contain human speech?\n\nA) Yes - I hear human voice speaking\n"
-    "B) No - I hear music, noise, silence, or non-human sounds\n\nYour answer:",
-    "Task: Detect if human speech is present in this audio.\n\nA) SPEECH detected\nB) NO SPEECH detected\n\nAnswer:",
-    "Is there human speech in this audio?\n\nA) Yes\nB) No\n\nYour response:",
-    "Classification task: SPEECH vs NONSPEECH\n\nListen to the audio.\n\nA = Contains human voice\n"
-    "B = Does not contain human voice\n\nSelect:",
+    *SEED_PROMPTS,
     "system user assistant Audio 1: the a an of to in is it this that with for on be are as or and not",
     "A B A) B) A B a b Yes No yes no speech voice talking words person sound clip short noisy quiet",
 ]
