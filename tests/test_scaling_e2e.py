@@ -75,9 +75,9 @@ def test_remote_push_then_pull_in_another_clone_has_nothing_to_rerun(temp_repo, 
     clone_root = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(repo.root), str(clone_root)], check=True)
     clone = TempRepo(clone_root)
-    clone.run("dvc", "pull")
+    clone.run("dvc", "pull", "--with-deps", "data_report")
     assert (clone_root / "data/raw/esc50/source.json").is_file()
     out = clone.run("dvc", "repro", "data_report").stdout
     assert "Running stage" not in out, out
-    status = clone.run("dvc", "status").stdout
+    status = clone.run("dvc", "status", "--with-deps", "data_report").stdout
     assert "up to date" in status, status
