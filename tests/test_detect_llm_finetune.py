@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -110,3 +111,22 @@ def test_trains_and_adapter_round_trip(base_dir, tmp_path):
     p_bare = score(bare.model, proc, pids, dev_a, bare.device, bare.dtype, 16)
     assert np.abs(p_bare - p_trained).max() > 1e-3, "the adapter must change the scores"
     assert reloaded.weights["source"] == "trained-here" and reloaded.weights["base"]["source"] == "random-init"
+
+
+def test_saved_adapter_config_does_not_depend_on_the_hash_seed(tmp_path):
+    """peft keeps target_modules as a set; the saved list is sorted, so reruns are byte-identical."""
+    import json
+
+    from audioprobe.detect.llm.finetune import save_adapter
+
+    class StubPeftModel:  # writes what peft writes, in a set's arbitrary order
+        def save_pretrained(self, out, safe_serialization=True):
+            (Path(out) / "adapter_config.json").write_text(json.dumps(
+                {"target_modules": ["v_proj", "o_proj", "q_proj", "k_proj"], "modules_to_save": ["lm_head", "a"],
+                 "base_model_name_or_path": "/host/path"}))
+            (Path(out) / "adapter_model.safetensors").write_bytes(b"x")
+
+    save_adapter(StubPeftModel(), tmp_path, "embedded-tiny")
+    cfg = json.loads((tmp_path / "adapter_config.json").read_text())
+    assert cfg["target_modules"] == ["k_proj", "o_proj", "q_proj", "v_proj"]
+    assert cfg["modules_to_save"] == ["a", "lm_head"] and cfg["base_model_name_or_path"] == "embedded-tiny"

@@ -200,6 +200,11 @@ def save_adapter(model, out: Path, base_id: str) -> None:
     cfg = json.loads(cfg_path.read_text())
     # peft records the folder the base was loaded from (a host path): name the base instead
     cfg["base_model_name_or_path"] = base_id
+    # peft keeps target_modules (and modules_to_save) as sets: their saved order follows the
+    # process's string-hash seed, so sort them or two identical runs write different bytes.
+    for key in ("target_modules", "modules_to_save"):
+        if isinstance(cfg.get(key), list):
+            cfg[key] = sorted(cfg[key])
     cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
     left = sorted(p.name for p in out.iterdir())
     if left != ["adapter_config.json", "adapter_model.safetensors"]:
