@@ -1,6 +1,6 @@
 """FastCfC against the ncps reference: same outputs, states and gradients on copied weights.
 
-Tolerances (EXPERIMENTS.md §1): outputs ≤ 1e-5 absolute; gradients ≤ 1e-5 relative to the
+Tolerances (kws lane README, "fast CfC"): outputs ≤ 1e-5 absolute; gradients ≤ 1e-5 relative to the
 largest gradient (folding and fusing reorder float sums, which moves big gradients by
 ~1e-4 absolute).
 """

@@ -1,4 +1,4 @@
-"""LIF gate against values worked out by hand from the definition in EXPERIMENTS.md §1."""
+"""LIF gate against values worked out by hand from the definition in lib/audioprobe/kws/README.md."""
 
 from __future__ import annotations
 
