@@ -10,6 +10,7 @@ from audioprobe import params
 from audioprobe.atomic import atomic_dir, write_csv, write_json
 from audioprobe.data.layout import dataset_root, read_source
 from audioprobe.detect.clips import build, candidate_counts
+from audioprobe.digest import write_digest
 from stages._run import run
 
 app = typer.Typer(add_completion=False)
@@ -40,6 +41,7 @@ def main(
         table = build(cfg, roots, tmp)
         table.write_parquet(tmp / "clips.parquet")
         write_json(tmp / "provenance.json", provenance)
+        write_digest(tmp)  # consumers depend on clips/digest.json, not on thousands of wavs
     write_csv(counts, candidate_counts(table).to_dicts())
     typer.echo(f"detect_dataset: {table.height} candidate clips "
                f"({len(cfg.durations_ms)} durations x {len(cfg.snrs_db)} SNRs x 2 classes) -> {out}")

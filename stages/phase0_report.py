@@ -3,9 +3,10 @@
 Reads the committed tables of phase0_metrics (plots/phase0/*.csv, summary.json) and the
 per-cluster diagnostics; writes metrics/phase0.json (a handful of headline numbers via
 audioprobe.headline, provenance in plots/phase0/provenance.json), plots/phase0/
-decision.csv (the decision matrix), report.txt (banners, matrix, templated verdict) and
-the PNGs vr_by_slice, confidence_curve, cluster_sizes, cluster_variance,
-cluster_means_pca and speaker_vr (PNGs so every title carries the data's banner).
+decision.csv (the decision matrix), report.txt (banners, matrix, templated verdict),
+confidence_curve.csv (the rows of the Vega confidence chart) and the PNGs vr_by_slice,
+cluster_sizes, cluster_variance, cluster_means_pca and speaker_vr (every title carries
+the data's banner).
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def main(
     report.plot_cluster_means(clusters, schemes, cfg.lag, marks, plots / "cluster_means_pca.png")
     notes = report.flag_notes(values, schemes, cfg.lag, flag)
     report.plot_speakers(speakers, schemes, cfg.lag, marks, plots / "speaker_vr.png", notes)
-    report.plot_confidence(curve, schemes, rule, marks, plots / "confidence_curve.png", notes)
+    write_csv(plots / "confidence_curve.csv", report.confidence_rows(curve, schemes, rule, marks, notes))
     write_csv(plots / "decision.csv", decision_rows(decision, schemes, rule))
     text = report.render_report(values, decision, schemes, rule, summary)
     write_text(plots / "report.txt", text)

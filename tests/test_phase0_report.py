@@ -120,3 +120,31 @@ def test_decision_rows_list_every_criterion_with_its_threshold():
     assert vr["value"] == 0.96 and vr["threshold"] == 0.6 and vr["met"] is False
     exc = next(r for r in rows if r["scheme"] == "pca8_vq256" and r["criterion"] == "exclusion_eval")
     assert exc["value"] == 0.365 and exc["met"] is False
+
+
+def test_confidence_rows_leave_excluded_values_empty_and_carry_threshold_and_notes():
+    from audioprobe.phase0.report import EXCLUDED_NOTE, confidence_rows
+
+    curve = []
+    for lag in (1, 2):
+        for split in ("eval", "train"):
+            for pct in (50.0, 100.0):
+                curve.append({"lag": lag, "scheme": "mean_vq64", "split": split, "keep_pct": pct, "n_kept": 10,
+                              "vr": 0.9 + lag, "vr_train_means": 0.95 + lag})
+                curve.append({"lag": lag, "scheme": "pca8_quartile", "split": split, "keep_pct": pct, "n_kept": 0,
+                              "vr": None, "vr_train_means": None})
+                curve.append({"lag": lag, "scheme": "pca8_vq256", "split": split, "keep_pct": pct, "n_kept": 5,
+                              "vr": 0.5, "vr_train_means": None})
+    notes = {"pca8_vq256": "excluded 37% > 10% flag: not quoted"}
+    rows = confidence_rows(curve, ["mean_vq64", "pca8_vq256", "pca8_quartile"], RULE, [SYNTHETIC_BANNER], notes)
+    assert len(rows) == 3 * 2 * 2 * 2  # decision lag only: schemes x splits x keep % x estimates
+    assert [r["scheme"] for r in rows[::8]] == ["mean_vq64", "pca8_vq256", "pca8_quartile"]  # params order
+    assert [r["split"] for r in rows[:8:4]] == ["train", "eval"]  # train, heldout, eval order
+    mean = [r for r in rows if r["scheme"] == "mean_vq64"]
+    assert {r["vr"] for r in mean} == {1.9, 1.95} and all(r["note"] == "" for r in mean)  # lag 1 values
+    gone = [r for r in rows if r["scheme"] == "pca8_quartile"]
+    assert all(r["vr"] is None and r["note"] == EXCLUDED_NOTE for r in gone)  # empty, never 0
+    flagged = [r for r in rows if r["scheme"] == "pca8_vq256"]
+    assert all(r["note"] == notes["pca8_vq256"] for r in flagged)
+    assert {r["vr"] for r in flagged if r["estimate"] == "around train cluster means"} == {None}
+    assert all(r["vr_max"] == RULE.vr_max and r["banner"] == SYNTHETIC_BANNER for r in rows)

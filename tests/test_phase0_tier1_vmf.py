@@ -1,4 +1,4 @@
-"""tier1_vmf: the vMF × LogNormal density on ℝ^D, its pieces, and recovery of known parameters."""
+"""tier1 vmf: the vMF × LogNormal density on ℝ^D, its pieces, and recovery of known parameters."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import scipy.special as sp
 import torch
 
-from audioprobe.phase0.tier1_vmf import (
+from audioprobe.phase0.tier1.vmf import (
     VmfLogNormalNet,
     VmfParams,
     baseline_nll,

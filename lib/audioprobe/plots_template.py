@@ -16,6 +16,18 @@ NOTICE = (
     "University of Washington Interactive Data Lab. d3: ISC, Copyright 2010-2023 Mike Bostock. "
     "vl-convert: BSD 3-Clause, Copyright 2023 Jon Mease. Licence texts: LICENSE."
 )
+# DVC puts each PNG at its natural size in a box with `white-space: nowrap`: a figure
+# wider than the window (the detect lane's one-panel-per-method rows) overflowed its box
+# and was cut at the right edge. Scale images down to the box; let a wide Vega chart
+# scroll inside its own box instead of widening the page.
+STYLE = (
+    "<style>\n"
+    "body { margin: 8px; }\n"
+    "img { max-width: 100%; height: auto; }\n"
+    "div[style*=\"inline-block\"] { max-width: calc(100% - 16px); box-sizing: border-box; }\n"
+    ".vega-embed { max-width: 100%; overflow-x: auto; }\n"
+    "</style>\n"
+)
 
 
 def render() -> str:
@@ -32,7 +44,7 @@ def render() -> str:
     return (
         "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n<title>audioprobe plots</title>\n"
         f"<!-- {NOTICE.format(versions=versions)} -->\n"
-        f"<script>\n{bundle}\n</script>\n</head>\n<body>\n{{plot_divs}}\n</body>\n</html>\n"
+        f"<script>\n{bundle}\n</script>\n{STYLE}</head>\n<body>\n{{plot_divs}}\n</body>\n</html>\n"
     )
 
 

@@ -134,6 +134,9 @@ class WiredScan(torch.autograd.Function):
     """
 
     @staticmethod
+    # Under CUDA autocast the scan still runs in fp32 (its out= buffers are fp32 and the
+    # recurrence compounds rounding over T steps); outside autocast this is a no-op.
+    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
     def forward(ctx, x: Tensor, layout: WaveLayout, batch_first: bool, Wx: Tensor, *weights: Tensor):  # type: ignore[override]
         # x: (T, B, I) time-major. Wx: (3·H_0, I) input weights of layer 0, rows [s1 | s2 | gate].
         # weights: per group W (3·units, read width) on A's columns, b (3·units,).
@@ -197,6 +200,7 @@ class WiredScan(torch.autograd.Function):
         return y, h_n
 
     @staticmethod
+    @torch.amp.custom_bwd(device_type="cuda")
     def backward(ctx, grad_y: Tensor, grad_h_n: Tensor):  # type: ignore[override]
         layout: WaveLayout = ctx.layout
         n_groups = len(layout.groups)
@@ -263,6 +267,9 @@ class DenseScan(torch.autograd.Function):
     """
 
     @staticmethod
+    # Under CUDA autocast the scan still runs in fp32 (its out= buffers are fp32 and the
+    # recurrence compounds rounding over T steps); outside autocast this is a no-op.
+    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
     def forward(ctx, x: Tensor, batch_first: bool, Wqx: Tensor, Wqm: Tensor, bq: Tensor, Ws: Tensor, bs: Tensor):  # type: ignore[override]
         # Backbone q = sigmoid(Wqx·x(t) + Wqm·m(t-1) + bq) (U,); heads s = sigmoid(Ws·q + bs) (3H,)
         T, B, I = x.shape
@@ -292,6 +299,7 @@ class DenseScan(torch.autograd.Function):
         return _h_from_m(A[1:], batch_first), A[T].mul(2.0).sub_(1.0)
 
     @staticmethod
+    @torch.amp.custom_bwd(device_type="cuda")
     def backward(ctx, grad_y: Tensor, grad_h_n: Tensor):  # type: ignore[override]
         x, A, Q, C, Wqx, Wqm, Ws = ctx.saved_tensors
         T, B, U = Q.shape

@@ -9,7 +9,11 @@
   the pinned `sha256` (refused without one unless `allow_unverified: true`), and
   extracted into `<out>`.
 Then every file is checked (`checks.check_dataset`: layout and audio, all problems at
-once) and `<out>/source.json` is written (read by `layout.dataset_root`).
+once) and `<out>/source.json` is written (read by `layout.dataset_root`). Its hashes cover
+every file the dataset's readers see (embedded: `sha256` of the written tree; path: of
+the manifest; url: `content_sha256` of the extracted tree), so downstream stages list
+`data/raw/<dataset>/source.json` as their dependency, not the folder: DVC would otherwise
+re-check every file of the folder for every such stage on every `dvc repro`.
 """
 
 from __future__ import annotations
@@ -113,8 +117,10 @@ def write_url(name: str, cfg, out: Path) -> dict:
                         f"the archive changed or the download is corrupt: download again or check the pin")
     extract(archive, out)
     shutil.rmtree(archive.parent)
+    # `sha256` pins the archive; `content_sha256` covers what was extracted from it, so
+    # source.json (the file downstream stages depend on) changes whenever any file does.
     return {"source": "url", "root": ARCHIVE_ROOT[name] or ".", "sha256": digest, "url": cfg.url,
-            "verified": bool(cfg.sha256)}
+            "verified": bool(cfg.sha256), "content_sha256": sha256_tree(out)}
 
 
 def extract(archive: Path, out: Path) -> None:

@@ -1,7 +1,8 @@
 """Waveform encoders with one interface: encode(wave[B, S]) -> [B, F, dim] (see interface.py).
 
 `mel`: log-mel pooled to a codec frame rate (no weights, the embedded default);
-`mimi`: Kyutai Mimi's continuous pre-quantisation latents (moshi package).
+`mimi`: Kyutai Mimi's continuous pre-quantisation latents (moshi package);
+`encodec`: Meta EnCodec 24 kHz pre-quantisation latents (transformers EncodecModel).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ def build_encoder(cfg: Any, device: str | torch.device = "cpu", param: str = "ph
     """Return the encoder named by `cfg.name` on `device`, with its provenance recorded.
 
     `cfg` has the fields of params.Phase0Encoder (name, weights, mimi_size, init_seed,
-    n_mels, mel_sample_rate, mel_frame_rate); `param` is the params key errors name.
+    n_mels, mel_sample_rate, mel_frame_rate; encodec_size for encodec); `param` is the
+    params key errors name.
     """
     get = cfg.get if isinstance(cfg, dict) else lambda k, d=None: getattr(cfg, k, d)
     name = get("name", "mel")
@@ -45,4 +47,11 @@ def build_encoder(cfg: Any, device: str | torch.device = "cpu", param: str = "ph
             get("weights", ""), size=get("mimi_size", "full"), device=device,
             init_seed=get("init_seed", 0), param=f"{param}.weights",
         )
-    raise ParamsError(f"params.yaml: {param}.name must be 'mel' or 'mimi', got {name!r}")
+    if name == "encodec":
+        from audioprobe.encoders.encodec import load_encodec
+
+        return load_encodec(
+            get("weights", ""), size=get("encodec_size", "full"), device=device,
+            init_seed=get("init_seed", 0), param=f"{param}.weights",
+        )
+    raise ParamsError(f"params.yaml: {param}.name must be 'mel', 'mimi' or 'encodec', got {name!r}")

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from audioprobe.cells.cfc import build_cfc
 from audioprobe.cells.lif import IdentityGate, LIFGate
+from audioprobe.dist import ShardedDropout
 from audioprobe.kws.params import KwsModel
 
 Condition = Literal["base", "lif"]
@@ -36,7 +37,8 @@ class KwsBlock(nn.Module):
         self.gate: LIFGate | IdentityGate = (
             LIFGate(cfg.n_embd, norm_preserve=cfg.lif.norm_preserve) if condition == "lif" else IdentityGate()
         )
-        self.drop = nn.Dropout(cfg.dropout)
+        # nn.Dropout in one process; under DDP the mask of the whole global batch (audioprobe.dist).
+        self.drop = ShardedDropout(cfg.dropout)
         self.ln_2 = nn.LayerNorm(cfg.n_embd)
         self.mlp = nn.Sequential(
             nn.Linear(cfg.n_embd, cfg.mlp_hidden),

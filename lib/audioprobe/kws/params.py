@@ -85,12 +85,23 @@ class KwsTrain(Strict):
     eval_batch_size: int = Field(256, ge=1, le=65536)
     threads: int = Field(2, ge=1, le=1024)  # torch CPU threads, fixed so CPU runs are bit-identical
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: cuda when available
+    # Processes on this node (dvc.yaml launches torchrun when > 1): DDP, same global batch_size.
+    nproc: int = Field(1, ge=1, le=1024)
+    amp: Literal["bf16", "none"] = "bf16"  # bf16 autocast on CUDA; the CPU always trains in fp32
+    loader_workers: int = Field(2, ge=0, le=64)  # DataLoader workers on CUDA (pinned memory); CPU: 0
     augment: KwsAugment = KwsAugment()
 
     @model_validator(mode="after")
     def _unique_replicas(self) -> "KwsTrain":
         if len(set(self.replicas)) != len(self.replicas) or min(self.replicas) < 0:
             raise ValueError(f"replicas must be distinct ints >= 0, got {self.replicas}")
+        return self
+
+    @model_validator(mode="after")
+    def _batch_splits_over_processes(self) -> "KwsTrain":
+        # The global batch stays batch_size whatever nproc: each process takes batch_size / nproc.
+        if self.batch_size % self.nproc:
+            raise ValueError(f"batch_size {self.batch_size} must be divisible by nproc {self.nproc}")
         return self
 
 

@@ -5,10 +5,22 @@ weights only, batch 64, grad clip 1.0, keep the weights of the epoch with the be
 validation accuracy and evaluate test on those. On CPU the same seed and thread count
 give bit-identical histories: torch's global RNG (init, dropout) and a separate
 generator for shuffling are both seeded from one run seed.
+
+Data parallel (torchrun, audioprobe.dist): the global batch stays `batch_size` whatever
+the number of processes N; each rank takes every N-th row of it (dist.GlobalBatchSampler),
+augmentation is drawn over the whole global batch before sharding, dropout masks are drawn
+for the whole global batch (dist.ShardedDropout), and each rank's loss is its cross-entropy
+sum · N / (rows in the global batch), so DDP's average of the ranks' gradients is the
+gradient of the global-batch mean, also for a short last batch. Validation/test rows are
+sharded the same way and the predictions gathered: accuracies are exact counts. N
+processes therefore follow the one-process run up to float reduction order (batch-size
+dependent matmul blocking, gradient sums over ranks); one process runs the code it always
+ran, bit for bit.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -21,6 +33,7 @@ from torch import nn
 from tqdm import tqdm
 
 from audioprobe.device import pick_device
+from audioprobe.dist import Dist, GlobalBatchSampler, fault_point, set_dropout_shard
 from audioprobe.metrics.classification import accuracy
 
 
@@ -82,23 +95,73 @@ class TrainResult:
     seconds: float
 
 
+def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManager:
+    """Return bf16 autocast on CUDA when amp == 'bf16'; a no-op otherwise (CPU: always fp32)."""
+    if device.type == "cuda" and amp == "bf16":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, device: torch.device
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, device: torch.device,
+    dist: Dist | None = None, amp: str = "none",
 ) -> tuple[float, float, np.ndarray]:
-    """Return (mean cross-entropy, accuracy, predicted class ids [n]) in eval mode."""
+    """Return (mean cross-entropy, accuracy, predicted class ids [n]) in eval mode.
+
+    With a distributed `dist` each rank evaluates rows rank, rank + N, ... and every rank
+    gets the gathered predictions of all n rows and the exact loss sum.
+    """
+    if dist is not None and dist.distributed:
+        return _evaluate_sharded(model, x, y, batch_size, device, dist, amp)
     was_training = model.training
     model.eval()
     loss_sum, preds = 0.0, []
     for start in range(0, x.shape[0], batch_size):
         xb = x[start : start + batch_size].to(device)  # (B, T, n_mels)
         yb = y[start : start + batch_size].to(device)
-        logits, _ = model(xb)  # (B, n_classes)
-        loss_sum += float(F.cross_entropy(logits, yb, reduction="sum"))
+        with autocast(device, amp):
+            logits, _ = model(xb)  # (B, n_classes)
+        loss_sum += float(F.cross_entropy(logits.float(), yb, reduction="sum"))
         preds.append(logits.argmax(dim=-1).cpu())
     model.train(was_training)
     pred = torch.cat(preds).numpy()
     return loss_sum / x.shape[0], accuracy(pred, y.numpy()), pred
+
+
+def _evaluate_sharded(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, device: torch.device, dist: Dist, amp: str
+) -> tuple[float, float, np.ndarray]:
+    rows = torch.arange(dist.rank, x.shape[0], dist.world)
+    was_training = model.training
+    model.eval()
+    loss_sum, preds = 0.0, [torch.zeros(0, dtype=torch.long)]
+    for start in range(0, rows.numel(), batch_size):
+        idx = rows[start : start + batch_size]
+        xb, yb = x[idx].to(device), y[idx].to(device)  # (b, T, n_mels), (b,)
+        with autocast(device, amp):
+            logits, _ = model(xb)  # (b, n_classes)
+        loss_sum += float(F.cross_entropy(logits.float(), yb, reduction="sum"))
+        preds.append(logits.argmax(dim=-1).cpu())
+    model.train(was_training)
+    pred = np.empty(x.shape[0], dtype=np.int64)
+    parts = dist.all_gather_object((loss_sum, torch.cat(preds).numpy()))
+    for r, (_, p) in enumerate(parts):
+        pred[r :: dist.world] = p
+    return sum(ls for ls, _ in parts) / x.shape[0], accuracy(pred, y.numpy()), pred
+
+
+class _Rows(torch.utils.data.Dataset):
+    """In-memory (x, y) rows fetched a batch at a time: dataset[idx tensor] -> (x[idx], y[idx])."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor):
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def __getitem__(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.x[idx], self.y[idx]
 
 
 def train(
@@ -120,6 +183,9 @@ def train(
     warmup_epochs: int = 0,
     augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
+    dist: Dist | None = None,
+    amp: str = "none",
+    loader_workers: int = 0,
 ) -> TrainResult:
     """Train `model` in place and return the history and the best-validation weights.
 
@@ -128,8 +194,14 @@ def train(
     'cosine' decays the learning rate per batch from `lr` to 0 over all epochs after a
     linear warm-up of `warmup_epochs` ('constant': the origin's fixed lr). `augment(xb, gen)`
     transforms each training batch with the run's own generator (deterministic per seed);
-    `on_epoch` receives every epoch's record (the dvclive log).
+    `on_epoch` receives every epoch's record (the dvclive log; called on every rank).
+
+    `dist` (audioprobe.dist, world N > 1 under torchrun): `batch_size` is the global batch,
+    each rank trains on batch_size / N rows of it under DistributedDataParallel; every rank
+    returns the same history and weights. `amp` 'bf16' autocasts on CUDA only.
+    `loader_workers` > 0 fetches batches in DataLoader workers (pinned memory on CUDA).
     """
+    d = dist if dist is not None else Dist(0, 1, 0, device, None)
     x, y = train_xy
     if x.shape[0] == 0 or val_xy[0].shape[0] == 0:
         raise ValueError(f"need non-empty train and validation splits, got {x.shape[0]} and {val_xy[0].shape[0]}")
@@ -140,37 +212,73 @@ def train(
     # A second generator for augmentation, so switching augmentation on or off leaves the
     # shuffling order (and with it the comparison between settings) unchanged.
     aug_gen = torch.Generator().manual_seed(seed + 1)
+    sampler = GlobalBatchSampler(x.shape[0], batch_size, shuffle, d, whole=augment is not None)
+    # batch_size=None: the sampler yields whole batches of row indices. The loader gets its
+    # own generator: DataLoader otherwise draws a base seed from torch's global RNG every
+    # epoch, which would move the dropout masks.
+    loader = torch.utils.data.DataLoader(
+        _Rows(x, y), sampler=sampler, batch_size=None, num_workers=loader_workers,
+        pin_memory=device.type == "cuda", persistent_workers=loader_workers > 0,
+        generator=torch.Generator().manual_seed(seed + 2),
+    )
     step = 0
     model.to(device)
+    net = d.wrap(model)
     history: list[EpochRecord] = []
     best_epoch, best_acc, best_state = 0, -1.0, {}
     t0 = time.perf_counter()
     for epoch in range(1, epochs + 1):
-        model.train()
-        order = torch.randperm(x.shape[0], generator=shuffle)
+        net.train()
+        if d.distributed:
+            fault_point(d, f"epoch{epoch}")
         loss_sum, correct = 0.0, 0
-        bar = tqdm(range(0, x.shape[0], batch_size), desc=f"{desc} epoch {epoch}/{epochs}",
-                   unit="batch", disable=not progress, leave=False)
-        for start in bar:
-            idx = order[start : start + batch_size]
-            xb, yb = x[idx], y[idx]  # (B, T, n_mels), (B,)
+        bar = tqdm(loader, total=len(sampler), desc=f"{desc} epoch {epoch}/{epochs}",
+                   unit="batch", disable=not progress or not d.is_main, leave=False)
+        for i, (xb, yb) in enumerate(bar):  # (B, T, n_mels), (B,): global batch or this rank's rows
             if augment is not None:
                 xb = augment(xb, aug_gen)
-            xb, yb = xb.to(device), yb.to(device)
+                if d.distributed:
+                    xb, yb = xb[d.rank :: d.world], yb[d.rank :: d.world]
+            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
             for group in optim.param_groups:
                 group["lr"] = lr_at(step)
             step += 1
-            logits, _ = model(xb)  # (B, n_classes)
-            loss = F.cross_entropy(logits, yb)
+            if d.distributed:
+                n_global = sampler.global_size(i)
+                rows, weight = slice(d.rank, None, d.world), 1.0
+                if yb.numel() == 0:
+                    # A short last batch left this rank no row; DDP still needs its backward,
+                    # so it runs the first training row with weight 0 (no gradient, not counted).
+                    xb, yb = x[:1].to(device), y[:1].to(device)
+                    rows, weight = slice(0, 1), 0.0
+                set_dropout_shard(model, (n_global, rows))
+                with autocast(device, amp):
+                    logits, _ = net(xb)  # (b, n_classes)
+                    ce_sum = F.cross_entropy(logits.float(), yb, reduction="sum") * weight
+                # DDP averages gradients over the N ranks: sum·N/n_global makes that average
+                # the gradient of the mean over the global batch, whatever each rank holds.
+                loss = ce_sum * (d.world / n_global)
+            else:
+                with autocast(device, amp):
+                    logits, _ = net(xb)  # (B, n_classes)
+                    loss = F.cross_entropy(logits.float(), yb)  # .float(): a no-op unless autocast
             optim.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             optim.step()
-            batch_loss = float(loss.detach())
-            loss_sum += batch_loss * idx.numel()
-            correct += int((logits.detach().argmax(dim=-1) == yb).sum())
+            if d.distributed:
+                batch_loss = float(ce_sum.detach()) / yb.numel()
+                loss_sum += float(ce_sum.detach())
+                correct += int(weight) * int((logits.detach().argmax(dim=-1) == yb).sum())
+            else:
+                batch_loss = float(loss.detach())
+                loss_sum += batch_loss * yb.numel()
+                correct += int((logits.detach().argmax(dim=-1) == yb).sum())
             bar.set_postfix(loss=f"{batch_loss:.3f}")
-        val_loss, val_acc, _ = evaluate(model, *val_xy, eval_batch_size, device)
+        if d.distributed:
+            set_dropout_shard(model, None)
+            loss_sum, correct = (float(v) for v in d.all_reduce_sum([loss_sum, correct]))
+        val_loss, val_acc, _ = evaluate(model, *val_xy, eval_batch_size, device, dist=d, amp=amp)
         rec = EpochRecord(epoch, loss_sum / x.shape[0], correct / x.shape[0], val_loss, val_acc)
         history.append(rec)
         if on_epoch is not None:
@@ -179,7 +287,7 @@ def train(
             best_epoch, best_acc = epoch, val_acc
             # contiguous: ncps stores its wiring masks as transposed views, which safetensors refuses.
             best_state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
-        if progress:
+        if progress and d.is_main:
             tqdm.write(f"{desc} epoch {epoch}/{epochs}: train loss {rec.train_loss:.4f} acc {rec.train_acc:.4f}"
                        f" | val loss {val_loss:.4f} acc {val_acc:.4f}")
     return TrainResult(history, best_epoch, best_acc, best_state, time.perf_counter() - t0)

@@ -7,6 +7,10 @@ owns rows offsets[u]:offsets[u + 1]), `n_frames` [U] int64. Utterances are
 processed in blocks that are contiguous in index order, so each block is one
 append; inside a block they are sorted by length and batched, so padding costs
 little. Each finished block is recorded, so an interrupted run resumes there.
+
+Sharded (under torchrun, `write_latents` with a Dist of world N): the blocks are shared
+out as N contiguous runs of whole blocks, each rank writes its own resumable partial
+store, and rank 0 concatenates them into the store and index one process writes.
 """
 
 from __future__ import annotations
@@ -14,6 +18,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import shutil
+import sys
+import warnings
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +32,19 @@ import soundfile as sf
 import zarr
 from tqdm import tqdm
 
+from audioprobe.atomic import atomic_dir, atomic_file, write_json
 from audioprobe.audio.io import read_audio
 from audioprobe.audio.resample import resample
+from audioprobe.data.layout import dataset_root, read_source
 from audioprobe.data.librispeech import Utterance, list_utterances
+from audioprobe import dist
+from audioprobe.dist import Dist, fault_point
+from audioprobe.encoders import build_encoder
 from audioprobe.encoders.interface import Encoder
 from audioprobe.errors import DataError
 
+STORE = "latents.zarr"  # the outputs of write_latents, inside its out_dir
+INDEX = "latents_index.parquet"
 # ~2 MiB chunks of x: large enough for fast reads, small enough for partial rewrites.
 _CHUNK_BYTES = 1 << 21
 
@@ -80,8 +95,18 @@ def frame_energy(wave: np.ndarray, hop: int, n_frames: int) -> np.ndarray:
     return np.sqrt(sq / counts).astype(np.float32)
 
 
-def _blocks(items: list[Item], size: int) -> list[list[int]]:
-    return [list(range(s, min(s + size, len(items)))) for s in range(0, len(items), size)]
+def _blocks(n_items: int, size: int) -> list[list[int]]:
+    return [list(range(s, min(s + size, n_items))) for s in range(0, n_items, size)]
+
+
+def shard_blocks(n_blocks: int, rank: int, world: int) -> range:
+    """Return the block indices rank `rank` of `world` encodes: a contiguous run of whole blocks.
+
+    Whole blocks (not items) are shared out so every block is batched exactly as one
+    process batches it: the merged latents then equal one process's, not just approximately.
+    Runs are contiguous so rank 0 merges by concatenation in rank order.
+    """
+    return range(rank * n_blocks // world, (rank + 1) * n_blocks // world)
 
 
 def resume_key(items: list[Item], encoder: Encoder, batch_size: int, block_size: int) -> str:
@@ -129,50 +154,46 @@ def _open_store(out: Path, key: str, dim: int, resume: bool) -> tuple[zarr.Group
     group.create_array("energy", shape=(0,), chunks=(1 << 16,), dtype="float32")
     group.create_array("timestamps", shape=(0,), chunks=(1 << 16,), dtype="float32")
     group.create_array("n_frames", shape=(0,), chunks=(1 << 16,), dtype="int64")
-    progress = {"key": key, "blocks": 0, "rows": 0, "utts": 0, "count": 0, "sum": 0.0, "sumsq": 0.0}
+    # sums: per-block [count, sum, sumsq] (float64), folded in block order at the end, so
+    # the statistics do not depend on how blocks were shared between processes.
+    progress = {"key": key, "blocks": 0, "rows": 0, "utts": 0, "sums": []}
     group.attrs["partial"] = progress
     return group, progress
 
 
-def extract_latents(
+def encode_blocks(
     root: Path,
     items: list[Item],
+    blocks: list[list[int]],
     encoder: Encoder,
     out: Path,
     batch_size: int = 8,
     load_workers: int = 2,
     progress: bool = True,
-    attrs: dict | None = None,
     resume: bool = False,
-    block_size: int | None = None,
-) -> dict:
-    """Encode `items` into the zarr group `out` and return its summary.
+    block_size: int = 128,
+    after_block: Callable[[int], None] | None = None,
+) -> tuple[zarr.Group, dict, int]:
+    """Encode the items of `blocks` (index lists into items, in order) into the partial store `out`.
 
-    Group attrs: dim, frame_rate, sample_rate, hop, encoder, provenance, n_utterances,
-    and anything in `attrs`. Besides x / energy / timestamps / utt_offsets the store
-    keeps `n_frames` [U]. Audio is read and resampled to the encoder's rate by
-    `load_workers` threads one block (default 16 batches) ahead of the encoder.
-    With `resume`, a partial
-    store left at `out` by an interrupted run with the same resume_key() continues
-    after its last complete block. Raises DataError on the first block with a NaN.
-
-    Summary: offsets [U + 1], n_frames [U], n_frames_total, x_mean / x_std over all
-    values, nan_count (0), resumed_utterances.
+    Return (group, progress state, utterances found already encoded). The store's
+    `partial` attr records every finished block: with `resume`, a store left by an
+    interrupted run with the same resume_key() continues after its last complete block. `after_block(b)` runs after block b is
+    recorded (tests inject faults there). Raises DataError on the first block with a NaN.
     """
     sr, hop, dim = encoder.sample_rate, encoder.hop, encoder.dim
+    mine = [items[i] for block in blocks for i in block]
 
     def load(i: int) -> np.ndarray:
         wave, wave_sr = read_audio(root / items[i].utt.relpath)
         return resample(wave, wave_sr, sr)
 
-    block_size = block_size or max(1, batch_size) * 16
-    group, state = _open_store(out, resume_key(items, encoder, batch_size, block_size), dim, resume)
+    group, state = _open_store(out, resume_key(mine, encoder, batch_size, block_size), dim, resume)
     resumed = state["utts"]
-    blocks = _blocks(items, block_size)
     todo = blocks[state["blocks"]:]
-    bar = tqdm(total=round(sum(it.duration_sec for it in items), 1), unit="s", unit_scale=True,
+    bar = tqdm(total=round(sum(it.duration_sec for it in mine), 1), unit="s", unit_scale=True,
                desc=f"encoding ({encoder.name})", disable=not progress,
-               initial=round(sum(it.duration_sec for it in items[:resumed]), 1))
+               initial=round(sum(it.duration_sec for it in mine[: state["utts"]]), 1))
     with ThreadPoolExecutor(max(1, load_workers)) as pool:
         pending: list[Future] = [pool.submit(load, i) for i in todo[0]] if todo else []
         for b, block in enumerate(todo):
@@ -201,23 +222,91 @@ def extract_latents(
             group["n_frames"].append(np.array([z.shape[0] for z in lat], dtype=np.int64), axis=0)
             x64 = x_block.astype(np.float64)
             state = {**state, "blocks": state["blocks"] + 1, "rows": state["rows"] + x_block.shape[0],
-                     "utts": state["utts"] + len(block), "count": state["count"] + x64.size,
-                     "sum": state["sum"] + float(x64.sum()), "sumsq": state["sumsq"] + float(np.square(x64).sum())}
+                     "utts": state["utts"] + len(block),
+                     "sums": [*state["sums"], [x64.size, float(x64.sum()), float(np.square(x64).sum())]]}
             group.attrs["partial"] = state  # this block is complete
+            if after_block is not None:
+                after_block(state["blocks"] - 1)
     bar.close()
+    return group, state, resumed
+
+
+def finish_store(group: zarr.Group, items: list[Item], encoder: Encoder, sums: list, resumed: int,
+                 attrs: dict | None = None) -> dict:
+    """Write utt_offsets and the attrs of a complete store (dropping `partial`); return its summary."""
     n_frames = np.asarray(group["n_frames"][:], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(n_frames)]).astype(np.int64)
     group.create_array("utt_offsets", shape=offsets.shape, chunks=offsets.shape, dtype="int64")[:] = offsets
-    del group.attrs["partial"]
+    if "partial" in group.attrs:
+        del group.attrs["partial"]
     group.attrs.update({
-        "dim": dim, "frame_rate": encoder.frame_rate, "sample_rate": sr, "hop": hop,
-        "encoder": encoder.name, "provenance": dict(encoder.provenance),
+        "dim": encoder.dim, "frame_rate": encoder.frame_rate, "sample_rate": encoder.sample_rate,
+        "hop": encoder.hop, "encoder": encoder.name, "provenance": dict(encoder.provenance),
         "n_utterances": len(items), **(attrs or {}),
     })
-    mean = state["sum"] / max(state["count"], 1)
-    std = math.sqrt(max(state["sumsq"] / max(state["count"], 1) - mean * mean, 0.0))
+    count = total = total_sq = 0.0
+    for c, s, sq in sums:  # block order, one fold: the same floats however blocks were shared
+        count, total, total_sq = count + c, total + s, total_sq + sq
+    mean = total / max(count, 1)
+    std = math.sqrt(max(total_sq / max(count, 1) - mean * mean, 0.0))
     return {"offsets": offsets, "n_frames": n_frames, "n_frames_total": int(offsets[-1]),
             "x_mean": mean, "x_std": std, "nan_count": 0, "resumed_utterances": resumed}
+
+
+def extract_latents(
+    root: Path,
+    items: list[Item],
+    encoder: Encoder,
+    out: Path,
+    batch_size: int = 8,
+    load_workers: int = 2,
+    progress: bool = True,
+    attrs: dict | None = None,
+    resume: bool = False,
+    block_size: int | None = None,
+) -> dict:
+    """Encode `items` into the zarr group `out` and return its summary.
+
+    Group attrs: dim, frame_rate, sample_rate, hop, encoder, provenance, n_utterances,
+    and anything in `attrs`. Besides x / energy / timestamps / utt_offsets the store
+    keeps `n_frames` [U]. Audio is read and resampled to the encoder's rate by
+    `load_workers` threads one block (default 16 batches) ahead of the encoder.
+    With `resume`, a partial
+    store left at `out` by an interrupted run with the same resume_key() continues
+    after its last complete block. Raises DataError on the first block with a NaN.
+
+    Summary: offsets [U + 1], n_frames [U], n_frames_total, x_mean / x_std over all
+    values, nan_count (0), resumed_utterances.
+    """
+    block_size = block_size or max(1, batch_size) * 16
+    group, state, resumed = encode_blocks(root, items, _blocks(len(items), block_size), encoder, out,
+                                          batch_size, load_workers, progress, resume, block_size)
+    return finish_store(group, items, encoder, state["sums"], resumed, attrs)
+
+
+def merge_shards(shards: list[Path], out: Path, items: list[Item], encoder: Encoder,
+                 attrs: dict | None = None) -> dict:
+    """Concatenate complete shard stores (in rank order) into a new store `out`; return its summary.
+
+    The result holds the arrays, offsets, attrs and statistics one process writes for
+    the same items (tests/test_latents_sharded.py checks it).
+    """
+    group, _ = _open_store(out, "merge", encoder.dim, resume=False)
+    sums: list = []
+    for path in shards:
+        shard = zarr.open_group(str(path), mode="r")
+        sums += shard.attrs["partial"]["sums"]
+        rows = shard["x"].shape[0]
+        step = max(1, shard["x"].chunks[0]) * 16
+        for s in range(0, rows, step):  # bounded memory: a slice of rows at a time
+            group["x"].append(shard["x"][s : s + step], axis=0)
+            group["energy"].append(shard["energy"][s : s + step], axis=0)
+            group["timestamps"].append(shard["timestamps"][s : s + step], axis=0)
+        group["n_frames"].append(shard["n_frames"][:], axis=0)
+    if group["n_frames"].shape[0] != len(items):
+        raise DataError(f"{out}: merged {group['n_frames'].shape[0]} utterances from {len(shards)} "
+                        f"shards, expected {len(items)}")
+    return finish_store(group, items, encoder, sums, 0, attrs)
 
 
 def index_table(items: list[Item], summary: dict) -> pl.DataFrame:
@@ -232,3 +321,123 @@ def index_table(items: list[Item], summary: dict) -> pl.DataFrame:
         "duration_sec": np.array([it.duration_sec for it in items], dtype=np.float64),
         "audio_path": [it.utt.relpath for it in items],  # relative to the dataset root
     })
+
+
+def write_latents(
+    root: Path,
+    items: list[Item],
+    encoder: Encoder,
+    out_dir: Path,
+    batch_size: int = 8,
+    load_workers: int = 2,
+    attrs: dict | None = None,
+    resume: bool = True,
+    progress: bool = True,
+    block_size: int | None = None,
+    d: Dist | None = None,
+) -> dict | None:
+    """Encode `items` into out_dir/latents.zarr + latents_index.parquet; return the summary (None on ranks > 0).
+
+    One process encodes into the hidden partial store out_dir/.latents.zarr.partial (not
+    a DVC output, so it survives a failed run and the next run resumes it). Under
+    torchrun (`d.world` = N > 1) rank r encodes the contiguous run of whole blocks
+    shard_blocks(.., r, N) into its own out_dir/.latents.zarr.shard-r-of-N.partial
+    (each resumable on its own), every rank waits for all shards, and rank 0 merges them
+    into the store one process writes (same arrays, byte-identical index). out_dir must
+    be on a filesystem every rank sees. Only a complete store is moved into place, then
+    every partial store is removed; a failing rank leaves the outputs untouched.
+    """
+    block_size = block_size or max(1, batch_size) * 16
+    blocks = _blocks(len(items), block_size)
+    world, rank = (d.world, d.rank) if d is not None else (1, 0)
+    if world == 1:
+        partial = out_dir / f".{STORE}.partial"
+        group, state, resumed = encode_blocks(root, items, blocks, encoder, partial, batch_size, load_workers,
+                                              progress, resume, block_size)
+        summary = finish_store(group, items, encoder, state["sums"], resumed, attrs)
+    else:
+        mine = [blocks[b] for b in shard_blocks(len(blocks), rank, world)]
+        _, _, resumed = encode_blocks(
+            root, items, mine, encoder, out_dir / f".{STORE}.shard-{rank}-of-{world}.partial", batch_size,
+            load_workers, progress and d.is_main, resume, block_size,
+            after_block=lambda b: fault_point(d, "latents.block"),
+        )
+        fault_point(d, "latents.encoded")
+        resumed_all = int(d.all_reduce_sum([resumed])[0])  # also waits until every shard is complete
+        if not d.is_main:
+            return None
+        partial = out_dir / f".{STORE}.merge.partial"
+        shards = [out_dir / f".{STORE}.shard-{r}-of-{world}.partial" for r in range(world)]
+        summary = merge_shards(shards, partial, items, encoder, attrs)
+        summary["resumed_utterances"] = resumed_all
+    with atomic_file(out_dir / INDEX) as tmp_index:
+        index_table(items, summary).write_parquet(tmp_index)
+    with atomic_dir(out_dir / STORE) as tmp:
+        tmp.rmdir()
+        partial.rename(tmp)  # atomic_dir then swaps it in for the old store
+    for leftover in out_dir.glob(f".{STORE}.*partial"):  # finished shards, stale stores of other runs
+        shutil.rmtree(leftover, ignore_errors=True)
+    return summary
+
+
+def latents_stats(encoder: Encoder, items: list[Item], n_short: int, summary: dict, data: dict,
+                  subset: str | list[str], min_seconds: float) -> dict:
+    """Return the committed statistics of a latents store (plots/phase0/latents*.json)."""
+    return {
+        "encoder": encoder.name,
+        "dim": encoder.dim,
+        "hop": encoder.hop,
+        "frame_rate": encoder.frame_rate,
+        "sample_rate": encoder.sample_rate,
+        "n_utterances": len(items),
+        "n_utterances_too_short": n_short,
+        "n_speakers": len({it.utt.speaker for it in items}),
+        "n_frames": summary["n_frames_total"],
+        "audio_hours": round(sum(it.duration_sec for it in items) / 3600.0, 4),
+        "x_mean": summary["x_mean"],
+        "x_std": summary["x_std"],
+        "nan_count": summary["nan_count"],
+        "random_weights": encoder.is_random,
+        "weights": {k: str(v) for k, v in encoder.provenance.items()},
+        "data": {**data, "subset": subset if isinstance(subset, str) else ",".join(subset),
+                 "min_seconds": min_seconds},
+    }
+
+
+SHARD_WAIT_S = 7 * 24 * 3600.0  # how long a rank may wait for slower shards
+
+
+def encode_stage(stage: str, cfg, enc_cfg, param: str, raw: Path, out_dir: Path, stats: Path,
+                 resume: bool = True) -> None:
+    """Run one latents stage: encode phase0's utterances with `enc_cfg` into out_dir and write `stats`.
+
+    Shared by `latents` (phase0.encoder) and `tier1_latents@<enc>` (phase0.tier1.<enc>):
+    `cfg` is phase0.latents (utterances, batching, device), `param` the params key that
+    errors about the encoder name. One process, or one rank of a torchrun launch
+    (write_latents shards the blocks and rank 0 merges).
+    """
+    # A dead rank fails its peers at once; the long timeout only lets ranks wait for slower shards.
+    with dist.session(cfg.device, "phase0.latents.device", timeout_s=SHARD_WAIT_S) as d:
+        # Weights first: a missing checkpoint should stop the stage before any audio is scanned.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a random init is announced once, below
+            encoder = build_encoder(enc_cfg, device=d.device, param=param)
+        root = dataset_root(raw)
+        source = read_source(raw)
+        if encoder.is_random and d.is_main:
+            print(f"WARNING: encoder {encoder.provenance['name']} has RANDOM weights ({param}.weights: "
+                  "random-init); every metric and table records weights=random-init", file=sys.stderr)
+        items, n_short = select_utterances(root, cfg.subset, cfg.min_seconds, cfg.load_workers)
+        procs = f", {d.world} processes ({d.backend})" if d.distributed else ""
+        dist.main_print(d, f"{stage}: {len(items)} utterances (dropped {n_short} < {cfg.min_seconds} s) -> "
+                           f"{encoder.name} {encoder.dim}-d at {encoder.frame_rate:g} Hz on {d.device}{procs}")
+        data_prov = {"source": str(source["source"]), "sha256": str(source["sha256"])}
+        summary = write_latents(root, items, encoder, out_dir, cfg.batch_size, cfg.load_workers,
+                                attrs={"data": data_prov}, resume=resume, d=d)
+        if summary is None:  # ranks > 0: rank 0 merged and writes the rest
+            return
+        if summary["resumed_utterances"]:
+            print(f"{stage}: resumed after {summary['resumed_utterances']} utterances already encoded")
+        write_json(stats, latents_stats(encoder, items, n_short, summary, data_prov, cfg.subset, cfg.min_seconds))
+        print(f"{stage}: {summary['n_frames_total']} frames, x mean {summary['x_mean']:.4g} "
+              f"std {summary['x_std']:.4g}, 0 NaN -> {out_dir}")

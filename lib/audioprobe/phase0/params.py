@@ -18,16 +18,19 @@ class Phase0Latents(Strict):
     batch_size: int = Field(8, ge=1, le=1024)  # utterances per padded batch (sorted by length)
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto = cuda when available
     load_workers: int = Field(2, ge=0, le=64)  # threads decoding + resampling audio
+    # torchrun workers sharing the utterances (latents, tier1_latents; dvc.yaml's launcher reads it)
+    nproc: int = Field(1, ge=1, le=1024)
 
 
 class Phase0Encoder(Strict):
     """latents stage: which encoder and its weights (audioprobe.encoders.build_encoder)."""
 
-    name: Literal["mel", "mimi"] = "mel"
+    name: Literal["mel", "mimi", "encodec"] = "mel"
     # mimi: a local .safetensors path, a hub id (owner/name or owner/name/file, read from the
     # local HF cache only, never downloaded), or "random-init" (labelled random model).
     weights: str = "kyutai/moshiko-pytorch-bf16"
     mimi_size: Literal["full", "tiny"] = "full"  # tiny: small random config for tests
+    encodec_size: Literal["full", "tiny"] = "full"  # encodec random-init only (weights: facebook/encodec_24khz)
     init_seed: int = Field(0, ge=0)  # torch seed for a random-init model
     n_mels: int = Field(80, ge=1, le=512)
     mel_sample_rate: int = Field(16000, ge=8000, le=96000)
@@ -124,6 +127,79 @@ class Phase0Decision(Strict):
     require_low_exclusion: bool = True
 
 
+class Phase0Tier1Mel(Strict):
+    """tier1_latents@mel: log-mel at its native rate (the fields of phase0.encoder's mel)."""
+
+    n_mels: int = Field(80, ge=1, le=512)
+    mel_sample_rate: int = Field(16000, ge=8000, le=96000)
+    mel_frame_rate: float = Field(50.0, gt=0.0, le=100.0)  # native: hop 320 at 16 kHz (pool 2 STFT frames)
+
+
+class Phase0Tier1Mimi(Strict):
+    """tier1_latents@mimi (the fields of phase0.encoder's mimi). Real run: weights
+    kyutai/moshiko-pytorch-bf16 (or a local .safetensors), mimi_size full."""
+
+    weights: str = "random-init"  # embedded default: offline, labelled random-init
+    mimi_size: Literal["full", "tiny"] = "tiny"
+    init_seed: int = Field(0, ge=0)
+
+
+class Phase0Tier1Encodec(Strict):
+    """tier1_latents@encodec. Real run: weights facebook/encodec_24khz (a cached hub id or a
+    save_pretrained folder); encodec_size only shapes a random init (a checkpoint has its config)."""
+
+    weights: str = "random-init"  # embedded default: offline, labelled random-init
+    encodec_size: Literal["full", "tiny"] = "tiny"
+    init_seed: int = Field(0, ge=0)
+
+
+class Phase0Tier1Injection(Strict):
+    """tier1_injection: rollouts of each representation's k = 1 model (same utterances and starts)."""
+
+    utterances: int = Field(16, ge=1)  # eval utterances, drawn by id with the global seed
+    starts: int = Field(8, ge=1)  # start points per utterance, at fixed fractions of its length
+    steps: int = Field(16, ge=1)  # K predicted steps per rollout
+    inject_every: int = Field(4, ge=1)  # mode B: the whole window is reset to ground truth every this many steps
+
+
+class Phase0Tier1(Strict):
+    """Tier 1 stages (tier1_vmf, tier1_mdn, tier1_injection, tier1_compare); lane README, "Tier 1"."""
+
+    encoders: list[Literal["mel", "mimi", "encodec"]] = ["mel", "mimi", "encodec"]
+    common_rate: float = Field(12.5, gt=0.0, le=100.0)  # Hz every representation is also pooled to
+    window: int = Field(8, ge=1, le=256)  # W context frames ending k frames before the target
+    lags: list[int] = [1, 2, 4, 8]  # gaps k before a one-step delta (not horizons)
+    hidden: int = Field(1024, ge=1)  # MLP hidden width (GELU), both families
+    mdn_components: int = Field(8, ge=1, le=256)  # diagonal Gaussians of the MDN
+    # passes over the train samples, equal for every representation (a fraction = a partial pass)
+    epochs: float = Field(1.0, gt=0.0)
+    batch_size: int = Field(256, ge=1)
+    lr: float = Field(1e-3, gt=0.0)  # AdamW
+    weight_decay: float = Field(1e-4, ge=0.0)
+    grad_clip: float = Field(1.0, gt=0.0)  # max global grad norm
+    eval_per_speaker: int = Field(400, ge=1)  # eval samples per eval speaker (every speaker covered)
+    trim: float = Field(0.1, ge=0.0, lt=0.5)  # trimmed mean cuts this fraction at each end
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    injection: Phase0Tier1Injection = Phase0Tier1Injection()
+    mel: Phase0Tier1Mel = Phase0Tier1Mel()  # tier1_latents, per encoder (native rate)
+    mimi: Phase0Tier1Mimi = Phase0Tier1Mimi()
+    encodec: Phase0Tier1Encodec = Phase0Tier1Encodec()
+
+    @field_validator("lags")
+    @classmethod
+    def _tier1_lags(cls, v: list[int]) -> list[int]:
+        if not v or any(lag < 1 for lag in v) or len(set(v)) != len(v):
+            raise ValueError("must be a non-empty list of distinct ints >= 1")
+        return sorted(v)
+
+    @field_validator("encoders")
+    @classmethod
+    def _tier1_encoders(cls, v: list[str]) -> list[str]:
+        if not v or len(set(v)) != len(v):
+            raise ValueError("must be a non-empty list of distinct encoder names")
+        return v
+
+
 class Phase0(Strict):
     latents: Phase0Latents = Phase0Latents()
     split: Phase0Split = Phase0Split()
@@ -133,6 +209,7 @@ class Phase0(Strict):
     conditioning: Phase0Conditioning = Phase0Conditioning()
     metrics: Phase0Metrics = Phase0Metrics()
     decision: Phase0Decision = Phase0Decision()
+    tier1: Phase0Tier1 = Phase0Tier1()
 
 
 

@@ -354,35 +354,31 @@ def plot_speakers(speakers: list[dict], schemes: list[str], lag: int, marks: lis
     _save(fig, path)
 
 
-def plot_confidence(curve: list[dict], schemes: list[str], rule: DecisionRule, marks: list[str], path: Path,
-                    notes: dict[str, str] | None = None) -> None:
-    """VR of the top-q % most confident contexts (solid: around train means; dashed: re-estimated).
+EXCLUDED_NOTE = "no effective cluster: every sample excluded (not drawn)"
+ESTIMATES = {"vr_train_means": "around train cluster means", "vr": "cluster means re-estimated"}
 
-    A PNG, not a Vega chart: its title must carry the data's banner, which a static
-    dvc.yaml title cannot. The numbers are in plots/phase0/confidence.csv.
+
+def confidence_rows(curve: list[dict], schemes: list[str], rule: DecisionRule, marks: list[str],
+                    notes: dict[str, str] | None = None) -> list[dict]:
+    """Return the confidence chart's rows at the decision lag: one per scheme x split x keep % x estimate.
+
+    `vr` is None (an empty CSV cell, never 0) where it is undefined; a scheme with no
+    defined value at all carries EXCLUDED_NOTE, a scheme over the exclusion flag its flag
+    note, so the Vega chart (lib/audioprobe/phase0/vega/confidence.json) can say so in
+    its panel instead of drawing a line. `vr_max` is the pass threshold drawn as a line;
+    `banner` the data's warning lines (synthetic data, random-init weights), shown above the panels.
     """
     lag = rule.lag
-    fig, axes = _grid(len(schemes), f"phase0: VR of the top-q % most confident contexts (lag {lag}; "
-                      "solid: around train cluster means, dashed: means re-estimated)", marks)
-    for ax, s in zip(axes, schemes, strict=True):
-        drawn = False
-        for split, color in SPLIT_COLORS.items():
-            d = sorted((r for r in curve if r["scheme"] == s and r["split"] == split and r["lag"] == lag
-                        and r["vr_train_means"] is not None), key=lambda r: r["keep_pct"])
-            if not d:
-                continue
-            q = [r["keep_pct"] for r in d]
-            ax.plot(q, [r["vr_train_means"] for r in d], color=color, marker="o", ms=3, label=split)
-            ax.plot(q, [r["vr"] if r["vr"] is not None else np.nan for r in d], color=color, ls="--", lw=0.8)
-            drawn = True
-        if not drawn:
-            _empty(ax)
-            ax.set_title(s, fontsize=9)
-            continue
-        ax.axhline(rule.vr_max, color="#222222", ls="--", lw=1.2, label=f"pass: VR < {rule.vr_max:g}")
-        ax.axhline(1.0, color="grey", ls=":", lw=1, label="1 = no structure")
-        _title(ax, s, notes)
-        ax.set_xlabel("kept: top q % most confident contexts")
-        ax.set_ylabel("VR")
-        ax.legend(fontsize=7)
-    _save(fig, path)
+    rows = []
+    for s in schemes:
+        mine = sorted((r for r in curve if r["scheme"] == s and r["lag"] == lag),
+                      key=lambda r: (list(SPLIT_COLORS).index(r["split"]) if r["split"] in SPLIT_COLORS
+                                     else len(SPLIT_COLORS), r["split"], r["keep_pct"]))
+        defined = any(r[k] is not None for r in mine for k in ESTIMATES)
+        note = (notes or {}).get(s, "") if defined else EXCLUDED_NOTE
+        for r in mine:
+            for key, estimate in ESTIMATES.items():
+                rows.append({"scheme": s, "split": r["split"], "keep_pct": r["keep_pct"], "n_kept": r["n_kept"],
+                             "estimate": estimate, "vr": r[key], "vr_max": rule.vr_max, "note": note,
+                             "banner": "; ".join(marks)})
+    return rows

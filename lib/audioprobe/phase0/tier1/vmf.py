@@ -124,6 +124,24 @@ def baseline_nll(delta: torch.Tensor, mu_logm: float, sigma: float) -> dict[str,
     return {"total": direction + magnitude + jac, "direction": direction, "magnitude": magnitude, "jacobian": jac}
 
 
+class VmfBaseline:
+    """The vMF family's baseline: uniform direction + one LogNormal fitted on train Δx."""
+
+    def __init__(self, mu_logm: float, sigma: float):
+        self.mu_logm, self.sigma = float(mu_logm), float(sigma)
+
+    @classmethod
+    def fit(cls, delta: np.ndarray) -> "VmfBaseline":
+        return cls(*fit_lognormal(delta))
+
+    def nll(self, delta: torch.Tensor) -> torch.Tensor:
+        """Return the per-sample NLL (n,) on ℝ^D."""
+        return baseline_nll(delta, self.mu_logm, self.sigma)["total"]
+
+    def state(self) -> dict[str, float]:
+        return {"mu_logm": self.mu_logm, "sigma": self.sigma}
+
+
 def fit_lognormal(delta: np.ndarray) -> tuple[float, float]:
     """Return (μ, σ) of log ‖Δx‖ over the rows of `delta` (the baseline's magnitude fit)."""
     logm = np.log(np.maximum(np.linalg.norm(np.asarray(delta, dtype=np.float64), axis=-1), MAG_EPS))
@@ -169,6 +187,24 @@ class VmfLogNormalNet(nn.Module):
             mu_logm=self.mu_logm(context)[..., 0],
             sigma=self.sigma_floor + F.softplus(self.sigma(context)[..., 0]),
         )
+
+    # The interface every Tier 1 model shares (train.py, evaluate.py, injection.py use only these).
+    def nll(self, context: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+        """Return the per-sample NLL (n,) of Δx on ℝ^D, nats."""
+        return vmf_lognormal_nll(delta, self(context))["total"]
+
+    def point(self, context: torch.Tensor) -> torch.Tensor:
+        """Return the point prediction (n, D): mean direction × median magnitude exp(μ)."""
+        return point_prediction(self(context))
+
+    def log_magnitude(self, context: torch.Tensor) -> torch.Tensor:
+        """Return the predicted log ‖Δx‖ (n,): the LogNormal's μ (log of the median)."""
+        return self(context).mu_logm
+
+    def outputs(self, context: torch.Tensor, delta: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Return {nll, point, log_magnitude} from one forward pass (evaluation, rollouts)."""
+        p = self(context)
+        return {"nll": vmf_lognormal_nll(delta, p)["total"], "point": point_prediction(p), "log_magnitude": p.mu_logm}
 
 
 def point_prediction(p: VmfParams) -> torch.Tensor:

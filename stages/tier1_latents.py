@@ -1,0 +1,56 @@
+"""tier1_latents@<enc>: one representation (mel | mimi | encodec) of phase0's utterances at its NATIVE rate.
+
+Outputs, per encoder `<enc>` of phase0.tier1.encoders (the dvc.yaml foreach):
+
+    data/phase0/tier1/latents/<enc>/latents.zarr           phase0's latents format, unchanged:
+        x [N, D] float32, energy [N], timestamps [N], utt_offsets [U + 1] int64, n_frames [U];
+        attrs dim, frame_rate, sample_rate, hop, encoder, provenance, n_utterances, data
+    data/phase0/tier1/latents/<enc>/latents_index.parquet  utterance_id, speaker_id, chapter_id,
+        subset, n_frames, offset, duration_sec, audio_path (same rows/order as utt_offsets)
+    plots/phase0/tier1/latents_<enc>.json                  statistics: encoder, dim, hop, frame_rate,
+        sample_rate, n_utterances, n_frames, x_mean, x_std, random_weights, weights (provenance), data
+
+The utterances are phase0.latents' (same subset and min_seconds, same id order), so
+data/phase0/splits applies to every representation. Frames are at the encoder's native
+rate (mel: phase0.tier1.mel.mel_frame_rate, 50 Hz; Mimi 12.5 Hz; EnCodec 75 Hz);
+audioprobe.phase0.tier1.rates pools them to phase0.tier1.common_rate. Encoder settings:
+phase0.tier1.<enc> (random-init tiny Mimi / EnCodec in the embedded default). Sharded
+under torchrun like `latents` (phase0.latents.nproc).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from audioprobe import params
+from audioprobe.errors import ParamsError
+from audioprobe.phase0.latents import encode_stage
+from stages._run import run
+
+app = typer.Typer(add_completion=False)
+ENCODERS = ("mel", "mimi", "encodec")
+
+
+@app.command()
+def main(
+    encoder: str = typer.Option(..., help="mel | mimi | encodec"),
+    raw: Path = typer.Option(Path("data/raw/librispeech"), help="download@librispeech output"),
+    out: Path = typer.Option(None, help="folder for latents.zarr + latents_index.parquet "
+                             "(default data/phase0/tier1/latents/<encoder>)"),
+    stats: Path = typer.Option(None, help="statistics JSON (default plots/phase0/tier1/latents_<encoder>.json)"),
+    params_file: Path = typer.Option(Path("params.yaml"), "--params"),
+    resume: bool = typer.Option(True, help="continue a matching partial store of an interrupted run"),
+) -> None:
+    if encoder not in ENCODERS:
+        raise ParamsError(f"params.yaml: phase0.tier1.encoders: unknown encoder {encoder!r} (one of {ENCODERS})")
+    out = out or Path("data/phase0/tier1/latents") / encoder
+    stats = stats or Path("plots/phase0/tier1") / f"latents_{encoder}.json"
+    cfg = params.load_group("phase0.latents", params_file)
+    enc_cfg = {"name": encoder, **getattr(params.load_group("phase0.tier1", params_file), encoder).model_dump()}
+    encode_stage(f"tier1_latents@{encoder}", cfg, enc_cfg, f"phase0.tier1.{encoder}", raw, out, stats, resume)
+
+
+if __name__ == "__main__":
+    run(app)
