@@ -1,18 +1,23 @@
-"""reason_train: train one arm's mapper (encoder, blind or shuffled audio) on the frozen LM."""
+"""reason_train: train one arm's mapper (encoder, blind or shuffled audio) on the frozen LM.
+
+Runs as one process or as N torchrun workers (`python -m audioprobe.launch --nproc N -m
+stages.reason_train ...`, params reason.train.nproc): every rank trains its rows of each
+global batch, only rank 0 writes the outputs.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
 import torch
 import typer
 
-from audioprobe import params
+from audioprobe import dist, params
 from audioprobe.atomic import atomic_dir, write_csv, write_json
 from audioprobe.errors import ParamsError
 from audioprobe.data.layout import dataset_root
-from audioprobe.encoders import pick_device
 from audioprobe.reason import lm as lmlib
 from audioprobe.reason.features import read_features
 from audioprobe.live import TrainingLog
@@ -42,11 +47,30 @@ def main(
     if arm not in cfg.arms:
         raise ParamsError(f"params.yaml: reason.train.arms has no arm {arm!r}")
     torch.set_num_threads(cfg.threads)
-    device = pick_device(cfg.device, "reason.train.device")
+    with dist.session(cfg.device, "reason.train.device") as d:
+        _train_and_write(d, cfg, arm, raw, features, lm_dir, lm_name, out, live, seed)
+
+
+@contextlib.contextmanager
+def _outputs(d: dist.Dist, out: Path, live: Path):
+    """Yield (run temp folder, curves temp folder, TrainingLog) on rank 0, Nones on the others."""
+    if not d.is_main:
+        yield None, None, None
+        return
+    with atomic_dir(out) as tmp, atomic_dir(live) as tmp_live, TrainingLog(tmp_live) as curves:
+        yield tmp, tmp_live, curves
+
+
+def _train_and_write(d: dist.Dist, cfg, arm, raw, features, lm_dir, lm_name, out, live, seed) -> None:
+    device = d.device
     model, tok = lmlib.load_frozen_lm(lmlib.resolve_lm(lm_name, lm_dir))
     model.to(device)
     root = dataset_root(raw)
     rows = {s: load_rows(root, s) for s in ("train", "val")}
+    global_batch = min(cfg.batch_size, len(rows["train"]))  # a split smaller than batch_size is the batch
+    if global_batch % d.world:
+        raise ParamsError(f"params.yaml: reason.train.batch_size: a global batch of {global_batch} rows does not"
+                          f" split over {d.world} processes; set reason.train.nproc to a divisor")
     enc = arm_encoder(arm)
     feats, meta = read_features(features / enc) if enc else (None, {"dim": BLIND_DIM, "provenance": {"name": "none"}})
     inputs = {s: arm_clips(arm, rows[s], feats, seed, s) for s in rows}
@@ -59,23 +83,26 @@ def main(
     dev = ArmBatches(tok, rows["val"], [[c.to(device) for c in x] for x in inputs["val"]])
     out = out or Path("data/reason/runs") / arm
     live = live or Path("plots/reason/live") / arm
-    with atomic_dir(out) as tmp, atomic_dir(live) as tmp_live, TrainingLog(tmp_live) as curves:
-        def log(row: dict) -> None:  # one curve point per dev evaluation
+    with _outputs(d, out, live) as (tmp, tmp_live, curves):
+        def log(row: dict) -> None:  # one curve point per dev evaluation (rank 0)
             curves.log(int(row["step"]), **{k: v for k, v in row.items() if k != "step"})
 
-        best, history = train_mapper(model, mapper, train, dev, tok.pad_token_id, cfg, seed, log)
-        from safetensors.torch import save_file
-
-        save_file({k: v.cpu().contiguous() for k, v in best.items()}, str(tmp / "mapper.safetensors"))
-        write_csv(tmp / "history.csv", history)
+        best, history = train_mapper(model, mapper, train, dev, tok.pad_token_id, cfg, seed,
+                                     log if curves is not None else None, d)
         best_row = min(history, key=lambda r: r["dev_loss"])
-        write_json(tmp / "result.json", {
-            "arm": arm, "encoder": enc or "none", "enc_dim": int(meta["dim"]), "lm_dim": model.config.hidden_size,
-            "best_step": best_row["step"], "best_dev_loss": round(best_row["dev_loss"], 6),
-            "encoder_provenance": meta["provenance"], "lm": lm_name,
-        })
-    typer.echo(f"reason_train: {arm} best dev loss {best_row['dev_loss']:.4f} at step {best_row['step']} "
-               f"({len(rows['train'])} train / {len(rows['val'])} dev rows)")
+        if d.is_main:
+            from safetensors.torch import save_file
+
+            save_file({k: v.cpu().contiguous() for k, v in best.items()}, str(tmp / "mapper.safetensors"))
+            write_csv(tmp / "history.csv", history)
+            write_json(tmp / "result.json", {
+                "arm": arm, "encoder": enc or "none", "enc_dim": int(meta["dim"]),
+                "lm_dim": model.config.hidden_size, "best_step": best_row["step"],
+                "best_dev_loss": round(best_row["dev_loss"], 6), "encoder_provenance": meta["provenance"], "lm": lm_name,
+            })
+    procs = f", {d.world} processes ({d.backend})" if d.distributed else ""
+    dist.main_print(d, f"reason_train: {arm} best dev loss {best_row['dev_loss']:.4f} at step {best_row['step']} "
+                       f"({len(rows['train'])} train / {len(rows['val'])} dev rows{procs})")
 
 
 if __name__ == "__main__":

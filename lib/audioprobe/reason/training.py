@@ -8,6 +8,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from audioprobe.dist import Dist, fault_point
+from audioprobe.global_batch import ddp, global_mean_loss, rank_rows
 from audioprobe.reason.batching import answer_ids, answer_loss, assemble, prompt_ids
 from audioprobe.reason.mapper import AudioMapper
 from audioprobe.reason.rows import derangement, row_clips, split_clips
@@ -76,26 +78,45 @@ class ArmBatches:
 
 
 @torch.no_grad()
-def dev_loss(lm, mapper: AudioMapper, data: ArmBatches, pad_id: int, batch_size: int) -> float:
-    """Return the mean answer-token loss over every dev row."""
+def dev_loss(lm, mapper: AudioMapper, data: ArmBatches, pad_id: int, batch_size: int, d: Dist | None = None) -> float:
+    """Return the mean answer-token loss over every dev row.
+
+    Distributed: rank r evaluates batches r, r + N, ... (the batches one process cuts), and
+    the per-batch sums are gathered and added in batch order, as one process adds them.
+    """
     mapper.eval()
-    total, count = 0.0, 0
-    for b in range(0, len(data), batch_size):
+    world, rank = (d.world, d.rank) if d is not None else (1, 0)
+    parts = []
+    for b in list(range(0, len(data), batch_size))[rank::world]:
         idx = list(range(b, min(b + batch_size, len(data))))
-        total += float(data.loss(lm, mapper, idx, pad_id, reduction="sum"))
-        count += data.n_targets(idx)
+        parts.append((b, float(data.loss(lm, mapper, idx, pad_id, reduction="sum")), data.n_targets(idx)))
+    if world > 1:
+        parts = sorted(p for ps in d.all_gather_object(parts) for p in ps)
+    total, count = 0.0, 0
+    for _, s, n in parts:
+        total += s
+        count += n
     mapper.train()
     return total / max(count, 1)
 
 
 def train_mapper(lm, mapper: AudioMapper, train: ArmBatches, dev: ArmBatches, pad_id: int, cfg, seed: int,
-                 log: Callable[[dict], None] | None = None) -> tuple[dict[str, torch.Tensor], list[dict]]:
+                 log: Callable[[dict], None] | None = None,
+                 d: Dist | None = None) -> tuple[dict[str, torch.Tensor], list[dict]]:
     """Train the mapper (LM frozen) with AdamW + warmup/cosine; return (best-by-dev state, history rows).
 
     History: one row per `eval_every` steps {step, train_loss (mean since the last row),
-    dev_loss, lr}; `log(row)` is called for each (the dvclive curves).
+    dev_loss, lr}; `log(row)` is called for each (the dvclive curves; on every rank).
+
+    `d` (audioprobe.dist, world N > 1 under torchrun): every rank draws the same global batch
+    of `batch_size` rows from the same generator and trains on rows rank, rank + N, ... of it
+    under DistributedDataParallel; the loss is scaled so the averaged gradient is that of the
+    mean answer-token loss over the global batch (audioprobe.global_batch). Every rank
+    returns the same state and history. World 1 runs exactly the single-process loop.
     """
+    world = d.world if d is not None else 1
     gen = torch.Generator().manual_seed(seed)
+    net = ddp(d, mapper, find_unused=True) if world > 1 else mapper
     opt = torch.optim.AdamW([p for p in mapper.parameters() if p.requires_grad], lr=cfg.lr,
                             weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg.warmup_steps, cfg.max_steps))
@@ -103,15 +124,24 @@ def train_mapper(lm, mapper: AudioMapper, train: ArmBatches, dev: ArmBatches, pa
     mapper.train()
     for step in range(1, cfg.max_steps + 1):
         idx = torch.randint(len(train), (min(cfg.batch_size, len(train)),), generator=gen).tolist()
-        loss = train.loss(lm, mapper, idx, pad_id)
+        if world > 1:
+            fault_point(d, f"reason.step{step}")
+            # Each rank: its rows' token-loss sum, scaled to the global batch's token count.
+            loss_sum = train.loss(lm, net, rank_rows(d, idx), pad_id, reduction="sum")
+            loss = global_mean_loss(d, loss_sum, train.n_targets(idx))
+        else:
+            loss = train.loss(lm, mapper, idx, pad_id)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(mapper.parameters(), cfg.grad_clip)
         opt.step()
         sched.step()
-        window.append(loss.item())
+        # world > 1: this rank's share of the global mean (summed over ranks below).
+        window.append(loss.item() / world)
         if step % cfg.eval_every == 0 or step == cfg.max_steps:
-            dl = dev_loss(lm, mapper, dev, pad_id, max(cfg.batch_size, 32))
+            if world > 1:
+                window = d.all_reduce_sum(window).tolist()  # (steps,): each step's global-batch mean
+            dl = dev_loss(lm, mapper, dev, pad_id, max(cfg.batch_size, 32), d)
             row = {"step": step, "train_loss": float(np.mean(window)), "dev_loss": dl,
                    "lr": float(sched.get_last_lr()[0])}
             window = []
