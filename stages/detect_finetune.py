@@ -1,15 +1,22 @@
-"""detect_finetune: LoRA on the A/B answer token (train split), best-by-dev-loss adapter and its curves."""
+"""detect_finetune: LoRA on the A/B answer token (train split), best-by-dev-loss adapter and its curves.
+
+Runs as one process or as N torchrun workers (`python -m audioprobe.launch --nproc N -m
+stages.detect_finetune`, params detect.llm.finetune.nproc): every rank trains its rows of
+each batch, only rank 0 writes the outputs.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
 import torch
 import typer
 
-from audioprobe import params
+from audioprobe import dist, params
 from audioprobe.atomic import atomic_dir, write_json
+from audioprobe.errors import ParamsError
 from audioprobe.detect.llm.clips import read_table
 from audioprobe.detect.llm.finetune import lora_model, save_adapter, train
 from audioprobe.detect.llm.model import EMBEDDED_ID, load_base, read_base
@@ -32,8 +39,29 @@ def main(
     params_file: Path = typer.Option(Path("params.yaml"), "--params"),
 ) -> None:
     cfg = params.load_group("detect.llm", params_file)
+    torch.set_num_threads(cfg.finetune.threads)
+    with dist.session(cfg.model.device, "detect.llm.model.device") as d:
+        _finetune(d, cfg, base, clips, kept, out, live, summary)
+
+
+@contextlib.contextmanager
+def _outputs(d: dist.Dist, out: Path, live: Path):
+    """Yield (adapter temp folder, TrainingLog) on rank 0, Nones on the others; renamed into place on success."""
+    if not d.is_main:
+        yield None, None
+        return
+    with atomic_dir(out) as tmp, atomic_dir(live) as tmp_live, TrainingLog(tmp_live) as curves:
+        yield tmp, curves
+
+
+def _finetune(d: dist.Dist, cfg, base: Path, clips: Path, kept: Path, out: Path, live: Path, summary: Path) -> None:
     ft = cfg.finetune
-    torch.set_num_threads(ft.threads)
+    if ft.batch_size % d.world:
+        raise ParamsError(f"params.yaml: detect.llm.finetune.batch_size: a batch of {ft.batch_size} clips does not"
+                          f" split over {d.world} processes; set detect.llm.finetune.nproc to a divisor")
+    if d.distributed and cfg.model.load_in_4bit:
+        raise ParamsError("params.yaml: detect.llm.model.load_in_4bit: 4-bit loading runs in one process only;"
+                          " set detect.llm.finetune.nproc: 1")
     t_start = time.perf_counter()
     loaded = load_base(base, cfg.model)
     embedded = read_base(base)["id"] == EMBEDDED_ID
@@ -47,13 +75,16 @@ def main(
     lr = ft.embedded_lr if embedded else ft.lr
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     t_train = time.perf_counter()
-    with TrainingLog(live) as log:
+    with _outputs(d, out, live) as (tmp, curves):
         hist = train(model, loaded.processor, pids, train_c.audio, train_t["label"].to_list(), dev_c.audio,
-                     dev_t["label"].to_list(), ft, lr, loaded.device, loaded.dtype, log=log.log)
-    t_done = time.perf_counter()
+                     dev_t["label"].to_list(), ft, lr, loaded.device, loaded.dtype,
+                     log=curves.log if curves is not None else None, d=d)
+        t_done = time.perf_counter()
+        if d.is_main:
+            save_adapter(model, tmp, read_base(base)["id"])
     best = next(r for r in hist.rows if r["step"] == hist.best_step)
-    with atomic_dir(out) as tmp:
-        save_adapter(model, tmp, read_base(base)["id"])
+    if not d.is_main:
+        return
     banners = banner_lines(clips, loaded.weights)
     write_json(summary, {
         "base": loaded.weights, "banners": banners, "train_clips": train_t.height, "dev_clips": dev_t.height,
@@ -64,8 +95,9 @@ def main(
         "best_dev_balanced_accuracy": best["dev_balanced_accuracy"], "history": hist.rows,
     })
     n_steps = hist.rows[-1]["step"]
+    procs = f", {d.world} processes ({d.backend})" if d.distributed else ""
     typer.echo(f"detect_finetune: {train_t.height} train / {dev_t.height} dev clips, {n_steps} optimiser steps, "
-               f"{trainable} trainable parameters; best step {hist.best_step}: dev loss {best['dev_loss']:.4f}, "
+               f"{trainable} trainable parameters{procs}; best step {hist.best_step}: dev loss {best['dev_loss']:.4f}, "
                f"dev balanced accuracy {best['dev_balanced_accuracy']:.3f}")
     typer.echo(f"detect_finetune: host timings (shared CPU): setup {t_train - t_start:.1f} s, "
                f"training {t_done - t_train:.1f} s ({(t_done - t_train) / max(n_steps, 1):.3f} s per step incl. evals)")

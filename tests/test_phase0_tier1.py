@@ -175,6 +175,17 @@ def test_mdn_starts_at_its_baseline():
 def test_summaries_per_dim_and_trimmed_mean_on_hand_values():
     v = np.array([1.0, 2.0, 3.0, 4.0, 100.0])
     assert evaluate.summarise(v, 0.2) == {"mean": 22.0, "median": 3.0, "trim": 3.0}
+    assert evaluate.trimmed_mean(v, 0.19) == 22.0  # int(0.19 * 5) = 0: nothing cut
+
+
+@pytest.mark.parametrize("n, trim", [(1, 0.1), (7, 0.1), (10, 0.1), (999, 0.25), (1000, 0.0), (33, 0.49)])
+def test_trimmed_mean_follows_scipy_trim_mean(n, trim):
+    from scipy.stats import trim_mean
+
+    v = np.random.default_rng(n).standard_cauchy(n)  # heavy tails: the cut matters
+    assert evaluate.trimmed_mean(v, trim) == pytest.approx(float(trim_mean(v, trim)), rel=1e-12, abs=1e-12)
+    with pytest.raises(ValueError, match="trim"):
+        evaluate.trimmed_mean(v, 0.5)
     s = {"nll": np.array([4.0, 8.0, 12.0]), "baseline_nll": np.array([6.0, 6.0, 18.0]),
          "point": np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]), "delta": np.array([[2.0, 0.0], [1.0, 0.0], [1.0, 1.0]]),
          "logm_pred": np.log(np.array([2.0, 1.0, math.sqrt(2)]))}

@@ -116,8 +116,8 @@ def test_fit_recovers_known_kappa_direction_mu_and_sigma_from_a_bad_start():
     ctx = torch.ones(delta.shape[0], 1)
     net = VmfLogNormalNet(1, dim, hidden=8)
     with torch.no_grad():  # far from the truth, and where a hard clamp would have stopped
-        net.log_kappa[-1].bias.fill_(-5.0)
-        net.sigma[-1].bias.fill_(4.0)
+        net.head.bias[dim].fill_(-5.0)  # raw κ
+        net.head.bias[dim + 2].fill_(4.0)  # raw σ
     _fit(net, ctx, delta, steps=300, lr=0.1)
     with torch.no_grad():
         p = net(ctx[:1])
@@ -169,8 +169,9 @@ def test_heads_start_sensible_and_the_point_prediction_uses_the_median():
     assert torch.allclose(p.sigma, torch.full((5,), 0.5), atol=0.1)
     big = VmfParams(mu_dir=torch.eye(3)[:1], kappa=torch.ones(1), mu_logm=torch.zeros(1), sigma=torch.full((1,), 5.0))
     assert torch.allclose(point_prediction(big), torch.tensor([[1.0, 0.0, 0.0]]))  # exp(μ), not exp(μ + σ²/2)
-    # every head gets a gradient at init (no clamp to die at)
+    # every output (direction, κ, μ, σ) gets a gradient at init (no clamp to die at)
     loss = vmf_lognormal_nll(torch.randn(5, 6), net(torch.randn(5, 10)))["total"].mean()
     loss.backward()
-    for head in (net.direction, net.log_kappa, net.mu_logm, net.sigma):
-        assert float(head[-1].bias.grad.abs().sum()) > 0
+    grad = net.head.bias.grad
+    for part in (grad[:6], grad[6:7], grad[7:8], grad[8:9]):
+        assert float(part.abs().sum()) > 0

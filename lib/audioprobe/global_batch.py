@@ -1,9 +1,8 @@
 """This rank's share of a global batch and the loss scaling that makes DDP average over it.
 
 Generic pieces of data-parallel training on top of audioprobe.dist (one process: every
-helper is the identity, no extra RNG draws). The contract, shared with kws.training (which
-inlines the same arithmetic; it predates this module, and moving it here would change a
-dependency of kws_train and rerun it):
+helper is the identity, no extra RNG draws). The contract, shared by kws.training,
+reason.training and detect.llm.finetune:
 - every rank draws the same global batch (same seeded generator) and keeps rows
   rank, rank + N, ... of it (`rank_rows`), so N processes train on the batches one sees;
 - each rank's loss is its SUM over its rows times N / (the global batch's count of loss

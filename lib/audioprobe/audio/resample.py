@@ -5,7 +5,6 @@ from __future__ import annotations
 from math import gcd
 
 import numpy as np
-from scipy.signal import resample_poly
 
 
 def resample(wave: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
@@ -14,6 +13,10 @@ def resample(wave: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
         raise ValueError(f"sample rates must be positive, got {sr_in} -> {sr_out}")
     if sr_in == sr_out:
         return np.asarray(wave, dtype=np.float32)
+    # Imported here: scipy.signal takes ~3 s to import, and most callers never resample
+    # (16 kHz corpora read at 16 kHz).
+    from scipy.signal import resample_poly
+
     g = gcd(sr_in, sr_out)
     out = resample_poly(np.asarray(wave, dtype=np.float64), sr_out // g, sr_in // g, axis=-1)
     return out.astype(np.float32)

@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from audioprobe.device import pick_device
 from audioprobe.dist import Dist, GlobalBatchSampler, fault_point, set_dropout_shard
+from audioprobe.global_batch import global_mean_loss
 from audioprobe.metrics.classification import accuracy
 
 
@@ -257,7 +258,7 @@ def train(
                     ce_sum = F.cross_entropy(logits.float(), yb, reduction="sum") * weight
                 # DDP averages gradients over the N ranks: sum·N/n_global makes that average
                 # the gradient of the mean over the global batch, whatever each rank holds.
-                loss = ce_sum * (d.world / n_global)
+                loss = global_mean_loss(d, ce_sum, n_global)
             else:
                 with autocast(device, amp):
                     logits, _ = net(xb)  # (B, n_classes)

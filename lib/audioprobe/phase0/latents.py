@@ -352,9 +352,8 @@ def write_latents(
     world, rank = (d.world, d.rank) if d is not None else (1, 0)
     if world == 1:
         partial = out_dir / f".{STORE}.partial"
-        group, state, resumed = encode_blocks(root, items, blocks, encoder, partial, batch_size, load_workers,
-                                              progress, resume, block_size)
-        summary = finish_store(group, items, encoder, state["sums"], resumed, attrs)
+        summary = extract_latents(root, items, encoder, partial, batch_size, load_workers, progress, attrs, resume,
+                                  block_size)
     else:
         mine = [blocks[b] for b in shard_blocks(len(blocks), rank, world)]
         _, _, resumed = encode_blocks(

@@ -180,6 +180,9 @@ class Phase0Tier1(Strict):
     eval_per_speaker: int = Field(400, ge=1)  # eval samples per eval speaker (every speaker covered)
     trim: float = Field(0.1, ge=0.0, lt=0.5)  # trimmed mean cuts this fraction at each end
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # CPU threads for tier1_vmf / tier1_mdn / tier1_injection (the hidden-1024 matmuls);
+    # fixed, not "all cores", so every machine sums in the same order.
+    threads: int = Field(2, ge=1)
     injection: Phase0Tier1Injection = Phase0Tier1Injection()
     mel: Phase0Tier1Mel = Phase0Tier1Mel()  # tier1_latents, per encoder (native rate)
     mimi: Phase0Tier1Mimi = Phase0Tier1Mimi()

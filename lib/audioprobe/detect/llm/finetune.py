@@ -11,11 +11,20 @@ The saved adapter is peft's `adapter_config.json` + `adapter_model.safetensors` 
 Embedded stand-in only: its projector and LM head are random, so LoRA alone has nothing
 to steer; `lora.embedded_modules_to_save` trains them in full (peft modules_to_save) and
 `finetune.embedded_lr` replaces the origin's 2e-4. Real weights use LoRA alone.
+
+Data-parallel (N processes under torchrun, audioprobe.dist): every rank draws the same
+epoch order and the same SpecAugment over each whole batch of `batch_size` clips, pads it
+to the width one process pads it to, and keeps rows rank, rank + N, ... of it; LoRA
+dropout draws the whole batch's mask and keeps the same rows (dist.ShardedDropout), so
+every rank applies the masks one process applies and the RNG streams stay in step. Each
+rank's loss is its answer-token sum scaled so DDP's gradient mean is the one-process
+gradient (audioprobe.global_batch); dev batches are split between ranks and gathered in
+batch order. One process runs the plain loop, unchanged.
 """
 
 from __future__ import annotations
 
-import copy
+import contextlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -29,6 +38,8 @@ from audioprobe.detect.llm.batch import IGNORE, AudioFeatures, build_batch
 from audioprobe.detect.llm.params import LlmFinetune, LlmLora
 from audioprobe.detect.llm.prompt import PromptIds
 from audioprobe.detect.llm.scoring import answer_sets, p_speech
+from audioprobe.dist import Dist, ShardedDropout, fault_point, set_dropout_shard
+from audioprobe.global_batch import ddp, global_mean_loss
 
 WARMUP_CAP = 0.1  # warmup never exceeds this fraction of the optimiser steps
 
@@ -66,10 +77,15 @@ def lr_factor(step: int, warmup: int, total: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def answer_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy over labelled positions; logits at t predict the token at t+1."""
+def answer_loss(logits: torch.Tensor, labels: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy over labelled positions (mean, or sum); logits at t predict the token at t+1."""
     return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(), labels[:, 1:].reshape(-1),
-                           ignore_index=IGNORE)
+                           ignore_index=IGNORE, reduction=reduction)
+
+
+def n_answer_tokens(labels: torch.Tensor) -> int:
+    """Labelled positions answer_loss averages over (the answer tokens of every row)."""
+    return int((labels[:, 1:] != IGNORE).sum())
 
 
 def balanced_accuracy(p: np.ndarray, y: np.ndarray) -> float:
@@ -90,6 +106,20 @@ def lora_model(base, lora: LlmLora, embedded: bool, seed: int = 0):
     return get_peft_model(base, config)
 
 
+def shard_lora_dropout(model) -> int:
+    """Swap every peft LoRA dropout (nn.Dropout) in `model` for a dist.ShardedDropout of the same p; return how many."""
+    n = 0
+    for m in model.modules():
+        drops = getattr(m, "lora_dropout", None)
+        if not isinstance(drops, torch.nn.ModuleDict):
+            continue
+        for name, drop in list(drops.items()):
+            if type(drop) is torch.nn.Dropout:  # p = 0 is an nn.Identity: nothing to draw
+                drops[name] = ShardedDropout(drop.p)
+                n += 1
+    return n
+
+
 @dataclass
 class History:
     rows: list[dict] = field(default_factory=list)  # one per evaluation
@@ -99,36 +129,54 @@ class History:
 
 @torch.no_grad()
 def evaluate(model, processor, pids: PromptIds, audio: AudioFeatures, labels: list[str], batch_size: int,
-             device: torch.device, dtype: torch.dtype) -> tuple[float, float]:
-    """(dev answer loss, dev balanced accuracy at p >= 0.5) over every clip of `audio`."""
+             device: torch.device, dtype: torch.dtype, d: Dist | None = None) -> tuple[float, float]:
+    """(dev answer loss, dev balanced accuracy at p >= 0.5) over every clip of `audio`.
+
+    Distributed: rank r evaluates batches r, r + N, ... (the batches one process cuts); the
+    per-batch results are gathered and combined in batch order, as one process combines them.
+    """
     tok = processor.tokenizer
     a_ids, b_ids = answer_sets(tok)
     audio_id = tok.convert_tokens_to_ids(processor.audio_token)
+    world, rank = (d.world, d.rank) if d is not None else (1, 0)
     model.eval()
-    losses, ps = [], []
-    for s in range(0, len(audio), batch_size):
+    parts = []  # (batch start, loss x clips, p(SPEECH) [clips])
+    for s in list(range(0, len(audio), batch_size))[rank::world]:
         idx = np.arange(s, min(len(audio), s + batch_size))
         b = build_batch(pids, audio, idx, audio_id, tok.pad_token_id, labels=[labels[i] for i in idx])
         lab = b.pop("labels").to(device)
         b = {k: v.to(device) for k, v in b.items()}
         b["input_features"] = b["input_features"].to(dtype)
         logits = model(**b).logits
-        losses.append(answer_loss(logits, lab).item() * len(idx))
         # the answer sits right after the prompt, len(tail) + 1 from the end
         pos = logits.shape[1] - len(pids.tail) - 2
-        ps.append(p_speech(logits[:, pos].float(), a_ids, b_ids).cpu().numpy())
+        parts.append((s, answer_loss(logits, lab).item() * len(idx),
+                      p_speech(logits[:, pos].float(), a_ids, b_ids).cpu().numpy()))
+    if world > 1:
+        parts = sorted((p for ps in d.all_gather_object(parts) for p in ps), key=lambda p: p[0])
     y = np.array([lab == "SPEECH" for lab in labels], dtype=int)
-    return sum(losses) / len(audio), balanced_accuracy(np.concatenate(ps), y)
+    return sum(p[1] for p in parts) / len(audio), balanced_accuracy(np.concatenate([p[2] for p in parts]), y)
 
 
 def train(model, processor, pids: PromptIds, train_audio: AudioFeatures, train_labels: list[str],
           dev_audio: AudioFeatures, dev_labels: list[str], cfg: LlmFinetune, lr: float, device: torch.device,
-          dtype: torch.dtype, log=None) -> History:
+          dtype: torch.dtype, log=None, d: Dist | None = None) -> History:
     """Train the peft `model` in place; at the end it holds the best-by-dev-loss adapter state.
 
     `log(step, **metrics)` (e.g. a dvclive TrainingLog) receives train_loss, dev_loss and
     dev_balanced_accuracy at every evaluation.
+
+    `d` (audioprobe.dist, world N > 1 under torchrun): each rank trains rows rank, rank + N,
+    ... of every batch under DistributedDataParallel (see the module docstring); every rank
+    ends with the same adapter state and history. World 1 runs the plain loop.
     """
+    world = d.world if d is not None else 1
+    if world > 1 and cfg.batch_size % world:
+        raise ValueError(f"batch_size {cfg.batch_size} is not divisible by {world} processes")
+    net = model
+    if world > 1:
+        shard_lora_dropout(model)
+        net = ddp(d, model)
     torch.manual_seed(cfg.seed)  # LoRA dropout draws from the global generator
     gen = torch.Generator().manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -143,10 +191,14 @@ def train(model, processor, pids: PromptIds, train_audio: AudioFeatures, train_l
     hist = History()
     best_state = None
     step, running, seen = 0, 0.0, 0
+    shares: list[float] = []  # world > 1: this rank's share of each batch's loss x clips
 
     def checkpoint() -> None:
-        nonlocal best_state, running, seen
-        dev_loss, dev_ba = evaluate(model, processor, pids, dev_audio, dev_labels, cfg.batch_size, device, dtype)
+        nonlocal best_state, running, seen, shares
+        if world > 1:  # each batch's loss x clips, summed over ranks, added in batch order
+            running = sum(d.all_reduce_sum(shares).tolist()) if shares else 0.0
+            shares = []
+        dev_loss, dev_ba = evaluate(model, processor, pids, dev_audio, dev_labels, cfg.batch_size, device, dtype, d)
         row = {"step": step, "train_loss": running / max(seen, 1), "dev_loss": dev_loss,
                "dev_balanced_accuracy": dev_ba}
         hist.rows.append(row)
@@ -165,10 +217,17 @@ def train(model, processor, pids: PromptIds, train_audio: AudioFeatures, train_l
         for g in range(0, len(batches), cfg.grad_accum):
             group = batches[g : g + cfg.grad_accum]
             n_group = sum(len(b) for b in group)
-            for idx in group:
+            for j, idx in enumerate(group):
                 feats = spec_augment(train_audio.features[idx], train_audio.mask[idx], cfg, gen)
                 b = build_batch(pids, train_audio, idx, audio_id, tok.pad_token_id,
                                 labels=[train_labels[i] for i in idx], features=feats)
+                if world > 1:
+                    fault_point(d, f"detect.finetune.step{step + 1}")
+                    # the gradient syncs once per optimiser step, on the group's last batch
+                    sync = j == len(group) - 1
+                    shares.append(_rank_backward(net, model, d, b, len(idx), n_group, sync, device, dtype))
+                    seen += len(idx)
+                    continue
                 lab = b.pop("labels").to(device)
                 b = {k: v.to(device) for k, v in b.items()}
                 b["input_features"] = b["input_features"].to(dtype)
@@ -184,8 +243,35 @@ def train(model, processor, pids: PromptIds, train_audio: AudioFeatures, train_l
                 checkpoint()
     checkpoint()
     model.load_state_dict(best_state, strict=False)
+    set_dropout_shard(model, None)
     model.eval()
     return hist
+
+
+def _rank_backward(net, model, d: Dist, batch: dict[str, torch.Tensor], n_batch: int, n_group: int, sync: bool,
+                   device: torch.device, dtype: torch.dtype) -> float:
+    """Backward of this rank's rows of one whole batch; return its share of the batch's loss x clips.
+
+    One process backpropagates mean_b x n_batch / n_group (mean_b: the batch's mean
+    answer-token loss). Here each rank backpropagates its rows' token sum x N / n_tokens_b
+    x n_batch / n_group, which DDP averages over the N ranks into that same gradient. A
+    rank left without rows (a last batch smaller than N) runs row 0 with weight 0, so its
+    DDP hooks fire and its dropout draws keep the RNG in step.
+    """
+    n_tok = n_answer_tokens(batch["labels"])
+    rows = slice(d.rank, None, d.world)
+    weight = 1.0
+    if d.rank >= n_batch:
+        rows, weight = slice(0, 1), 0.0
+    # rows of the batch padded to its full width: the inputs (and dropout masks) one process has for them
+    b = {k: v[rows].to(device) for k, v in batch.items()}
+    lab = b.pop("labels")
+    b["input_features"] = b["input_features"].to(dtype)
+    set_dropout_shard(model, (n_batch, rows))
+    with contextlib.nullcontext() if sync else net.no_sync():
+        loss_sum = answer_loss(net(**b).logits, lab, reduction="sum")
+        (global_mean_loss(d, loss_sum, n_tok) * (weight * n_batch / n_group)).backward()
+    return weight * loss_sum.item() / n_tok * n_batch
 
 
 def _trainable_key(key: str) -> bool:

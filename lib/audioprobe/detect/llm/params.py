@@ -84,6 +84,15 @@ class LlmFinetune(Strict):
     specaug_time: float = Field(0.05, ge=0.0, le=0.5)  # widest time mask, fraction of the clip's frames
     seed: int = Field(0, ge=0, le=2**32 - 1)
     threads: int = Field(1, ge=1, le=256)  # 1: fastest on a shared CPU, and bit-stable
+    # processes (torchrun workers via audioprobe.launch; 1 = plain single process). The
+    # batch stays batch_size whatever nproc: each process trains batch_size / nproc clips of it.
+    nproc: int = Field(1, ge=1, le=1024)
+
+    @model_validator(mode="after")
+    def _check(self) -> "LlmFinetune":
+        if self.batch_size % self.nproc:
+            raise ValueError(f"batch_size {self.batch_size} must be divisible by nproc {self.nproc}")
+        return self
 
 
 class LlmScoring(Strict):

@@ -219,11 +219,11 @@ def run_injection(reps: list[Representation], checkpoints: dict[str, Path], utts
 
 def prepare(cfg: Any, latents_root: Path, splits: Path, seed: int) -> tuple[list[Representation], SpeakerSplit,
                                                                           torch.device]:
-    """Return (representations, split, device) for the phase0.tier1 params `cfg` (one thread on CPU)."""
+    """Return (representations, split, device) for the phase0.tier1 params `cfg` (`cfg.threads` on CPU)."""
     split = read_split(splits)
     device = pick_device(cfg.device, "phase0.tier1.device")
     if device.type == "cpu":
-        torch.set_num_threads(1)  # deterministic sums and no oversubscription of a shared box
+        torch.set_num_threads(cfg.threads)
     reps = load_representations(latents_root, list(cfg.encoders), cfg.common_rate, split, cfg.window,
                                 list(cfg.lags), cfg.eval_per_speaker, seed)
     return reps, split, device
