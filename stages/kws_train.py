@@ -96,7 +96,8 @@ def _train_and_write(d, condition, replica, seed, cache, splits, cfg, mcfg, out,
                 model, param_groups(model, cfg.weight_decay), splits["train"], splits["validation"],
                 epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, grad_clip=cfg.grad_clip,
                 eval_batch_size=cfg.eval_batch_size, seed=torch_seed, device=device, progress=progress,
-                desc=run_name, schedule=cfg.schedule, warmup_epochs=cfg.warmup_epochs, augment=augment,
+                desc=run_name, schedule=cfg.schedule, warmup_epochs=cfg.warmup_epochs,
+                plateau=(cfg.plateau_factor, cfg.plateau_patience, cfg.plateau_reductions), augment=augment,
                 on_epoch=None if log is None else lambda r: log.log(
                     r.epoch, train_loss=r.train_loss, val_loss=r.val_loss, train_acc=r.train_acc, val_acc=r.val_acc),
                 dist=d, amp=cfg.amp, loader_workers=cfg.loader_workers if device.type == "cuda" else 0,
@@ -121,7 +122,8 @@ def _train_and_write(d, condition, replica, seed, cache, splits, cfg, mcfg, out,
         record = {
             "condition": condition, "replica": replica, "seed": seed, "torch_seed": torch_seed,
             "best_epoch": result.best_epoch, "best_val_acc": result.best_val_acc,
-            "test_acc": test_acc, "test_loss": test_loss, "epochs": cfg.epochs,
+            "test_acc": test_acc, "test_loss": test_loss, "epochs": result.epochs_run, "max_epochs": cfg.epochs,
+            "stop": result.stop,
             "n_classes": len(cache.words), "n_params": sum(p.numel() for p in model.parameters()),
             "n_train": int(splits["train"][0].shape[0]), "n_validation": int(splits["validation"][0].shape[0]),
             "n_test": int(splits["test"][0].shape[0]),
@@ -133,7 +135,8 @@ def _train_and_write(d, condition, replica, seed, cache, splits, cfg, mcfg, out,
         (tmp / "result.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     procs = f", {d.world} processes ({d.backend})" if d.distributed else ""
     typer.echo(
-        f"kws_train {run_name}: best val acc {result.best_val_acc:.4f} (epoch {result.best_epoch}),"
+        f"kws_train {run_name}: best val acc {result.best_val_acc:.4f} (epoch {result.best_epoch} of"
+        f" {result.epochs_run}, {'stopped at a plateau' if result.stop == 'plateau' else 'all epochs run'}),"
         f" test acc {test_acc:.4f} ({len(cache.words)} classes, chance {1 / len(cache.words):.4f}),"
         f" {result.seconds:.1f} s on {device}{procs} [{mcfg.cfc_impl} CfC, norm_preserve={mcfg.lif.norm_preserve}]"
     )

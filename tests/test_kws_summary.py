@@ -38,7 +38,7 @@ def _run(condition, replica, test_acc, val_acc, entropies, best_epoch=3):
         thresholds = [[0.01, 0.03]] * len(entropies)
         for layer in layers:
             layer.update(threshold_mean=0.02, threshold_std=0.01)
-    result = {"test_acc": test_acc, "best_val_acc": val_acc, "best_epoch": best_epoch, "epochs": 10,
+    result = {"test_acc": test_acc, "best_val_acc": val_acc, "best_epoch": best_epoch, "epochs": 10, "stop": "plateau",
               "torch_seed": 100 + replica, "test_loss": 0.5, "n_params": 1234,
               "checkpoint_sha256": f"{condition}{replica}".ljust(64, "0")}
     return RunSummary(condition, replica, result, layers, thresholds)
@@ -70,6 +70,9 @@ def test_headline_values_hand_computed():
     assert v["lif.entropy.peak_layer"] == 1 and v["lif.entropy.peak"] == pytest.approx(0.48 / 3)
     assert v["lif.fire_rate.mean"] == pytest.approx(0.9) and v["lif.threshold.mean"] == pytest.approx(0.02)
     assert v["replicas"] == 3 and v["best_epoch.max"] == 7 and v["epochs"] == 10
+    assert v["runs_best_at_last_epoch"] == 0
+    still_improving = [*RUNS[:-1], _run("lif", 2, 0.82, 0.70, [0.10, 0.20, 0.30], best_epoch=10)]
+    assert headline_values(still_improving, chance_acc=1 / 35, n_test=350)["runs_best_at_last_epoch"] == 1
     assert v["n_test"] == 350
 
 

@@ -156,3 +156,37 @@ def test_cuda_without_gpu_is_one_line_params_error(monkeypatch):
     with pytest.raises(ParamsError, match="kws.train.device is 'cuda'"):
         select_device("cuda")
     assert select_device("auto") == torch.device("cpu")
+
+
+def test_plateau_stop_on_hand_built_accuracies():
+    from audioprobe.kws.training import PlateauStop
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    stopper = PlateauStop(opt, factor=0.1, patience=2, reductions=1)
+    lrs, stops = [], []
+    # 0.5 0.6 (best) | 0.6 0.55 0.6: three epochs without a strictly higher value -> lr 0.1
+    # 0.7 (best) | 0.7 0.7 0.69: three more -> the one allowed cut is spent, so stop
+    for acc in (0.5, 0.6, 0.6, 0.55, 0.6, 0.7, 0.7, 0.7, 0.69):
+        stops.append(stopper.step(acc))
+        lrs.append(opt.param_groups[0]["lr"])
+    assert lrs == pytest.approx([1.0] * 4 + [0.1] * 5)
+    assert stops == [False] * 8 + [True]  # and the lr it stopped at is kept on record (0.1, not 0.01)
+
+
+def test_plateau_schedule_ends_the_run_after_the_best_epoch():
+    from audioprobe.kws.training import lr_schedule
+
+    warm = lr_schedule("plateau", 0.1, total_steps=100, warmup_steps=4)
+    assert [warm(s) for s in range(6)] == pytest.approx([0.025, 0.05, 0.075, 0.1, 0.1, 0.1])
+    make_deterministic(5, threads=1, device=torch.device("cpu"))
+    model = build_kws_net(TINY, "base", n_classes=3)
+    # lr 0: nothing moves, so validation accuracy is flat from epoch 1 and the run stops at
+    # the first plateau it may not cut: epoch 1 + (patience + 1) x (reductions + 1) = 7 of 50
+    result = train(model, param_groups(model, 0.01), _data(16, 0), _data(9, 1), epochs=50, batch_size=8,
+                   lr=1e-12, grad_clip=1.0, eval_batch_size=16, seed=5, device=torch.device("cpu"),
+                   progress=False, schedule="plateau", plateau=(0.1, 1, 2))
+    assert result.stop == "plateau" and result.epochs_run == 7 and result.best_epoch == 1
+    capped = train(model, param_groups(model, 0.01), _data(16, 0), _data(9, 1), epochs=5, batch_size=8,
+                   lr=1e-12, grad_clip=1.0, eval_batch_size=16, seed=5, device=torch.device("cpu"),
+                   progress=False, schedule="plateau", plateau=(0.1, 1, 2))
+    assert capped.stop == "epochs" and capped.epochs_run == 5  # the cap is reported, not hidden

@@ -77,9 +77,15 @@ class KwsTrain(Strict):
     epochs: int = Field(30, ge=1, le=10000)
     batch_size: int = Field(64, ge=1, le=65536)
     lr: float = Field(1e-3, gt=0.0, le=1.0)  # AdamW
-    # constant: the origin's fixed lr; cosine: linear warm-up, then cosine decay to 0 per batch
-    schedule: Literal["constant", "cosine"] = "constant"
+    # constant: the origin's fixed lr; cosine: linear warm-up, then cosine decay to 0 per batch;
+    # plateau: linear warm-up, then lr x plateau_factor whenever validation accuracy has not
+    # improved for more than plateau_patience epochs, and a stop at the plateau after
+    # plateau_reductions cuts (`epochs` is then the most it may run)
+    schedule: Literal["constant", "cosine", "plateau"] = "constant"
     warmup_epochs: int = Field(0, ge=0, le=1000)
+    plateau_patience: int = Field(2, ge=0, le=1000)
+    plateau_factor: float = Field(0.1, gt=0.0, lt=1.0)
+    plateau_reductions: int = Field(2, ge=0, le=100)
     weight_decay: float = Field(0.01, ge=0.0, le=1.0)  # on 2-D weights only
     grad_clip: float = Field(1.0, gt=0.0)  # max global grad norm
     eval_batch_size: int = Field(256, ge=1, le=65536)

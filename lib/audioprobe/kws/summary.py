@@ -38,7 +38,7 @@ class RunSummary:
 
     condition: str
     replica: int
-    result: dict  # test_acc, best_val_acc, best_epoch, epochs, torch_seed, checkpoint_sha256, ...
+    result: dict  # test_acc, best_val_acc, best_epoch, epochs (run), stop, torch_seed, checkpoint_sha256, ...
     layers: list[dict[str, float]]  # per layer: LAYER_KEYS (+ THRESHOLD_KEYS for lif)
     thresholds: list[list[float]]  # per layer θ per unit; [] for the base condition
 
@@ -128,7 +128,9 @@ def headline_values(runs: Sequence[RunSummary], *, chance_acc: float, n_test: in
     out["lif.threshold.mean"] = float(np.mean([t for r in lif for layer in r.thresholds for t in layer]))
     out["replicas"] = len(groups["lif"])
     out["best_epoch.max"] = max(r.result["best_epoch"] for r in runs)
-    out["epochs"] = max(r.result["epochs"] for r in runs)
+    out["epochs"] = max(r.result["epochs"] for r in runs)  # epochs run (a plateau stop may end a run early)
+    # runs whose best validation epoch is their last: still improving when training ended (0 is the aim)
+    out["runs_best_at_last_epoch"] = sum(r.result["best_epoch"] == r.result["epochs"] for r in runs)
     out["chance_acc"] = chance_acc
     out["n_test"] = n_test
     return out
@@ -136,7 +138,7 @@ def headline_values(runs: Sequence[RunSummary], *, chance_acc: float, n_test: in
 
 def run_rows(runs: Sequence[RunSummary]) -> list[dict]:
     """One row per run: seeds, best epoch, accuracies, checkpoint hash."""
-    keys = ("torch_seed", "epochs", "best_epoch", "best_val_acc", "test_acc", "test_loss", "n_params",
+    keys = ("torch_seed", "epochs", "stop", "best_epoch", "best_val_acc", "test_acc", "test_loss", "n_params",
             "checkpoint_sha256")
     return [{"run": r.name, "condition": r.condition, "replica": r.replica, **{k: r.result[k] for k in keys}}
             for r in runs]

@@ -49,11 +49,14 @@ def replica_seed(seed: int, replica: int) -> int:
 
 
 def lr_schedule(name: str, lr: float, total_steps: int, warmup_steps: int = 0) -> Callable[[int], float]:
-    """Return step -> learning rate: 'constant', or 'cosine' (linear warm-up, then cosine to 0)."""
+    """Return step -> learning rate: 'constant', 'cosine' (linear warm-up, then cosine to 0),
+    or 'plateau' (linear warm-up, then `lr`; PlateauStop lowers it from there)."""
     if name == "constant":
         return lambda step: lr
+    if name == "plateau":
+        return lambda step: lr * (step + 1) / warmup_steps if step < warmup_steps else lr
     if name != "cosine":
-        raise ValueError(f"unknown schedule {name!r}; use 'constant' or 'cosine'")
+        raise ValueError(f"unknown schedule {name!r}; use 'constant', 'cosine' or 'plateau'")
 
     def cosine(step: int) -> float:
         if step < warmup_steps:
@@ -62,6 +65,36 @@ def lr_schedule(name: str, lr: float, total_steps: int, warmup_steps: int = 0) -
         return lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, done)))
 
     return cosine
+
+
+class PlateauStop:
+    """Reduce-on-plateau learning rate with a stop at the last plateau, on validation accuracy.
+
+    torch's ReduceLROnPlateau (mode max, absolute threshold 0: only a strictly higher
+    accuracy is an improvement) multiplies the lr by `factor` once more than `patience`
+    epochs passed without one. After `reductions` cuts, the next such plateau ends
+    training instead: the best epoch is then at least patience + 1 epochs before the
+    last, and a run that never plateaus runs to its epoch cap (reported, not hidden).
+    """
+
+    def __init__(self, optim: torch.optim.Optimizer, factor: float, patience: int, reductions: int):
+        self.optim, self.reductions_left = optim, reductions
+        self.sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optim, mode="max", factor=factor, patience=patience, threshold=0.0, threshold_mode="abs",
+            eps=0.0)  # torch's default eps=1e-8 silently skips cuts of small learning rates
+
+    def step(self, val_acc: float) -> bool:
+        """Record one epoch's validation accuracy; return True when training should stop."""
+        before = [g["lr"] for g in self.optim.param_groups]
+        self.sched.step(val_acc)
+        if all(g["lr"] >= b for g, b in zip(self.optim.param_groups, before)):
+            return False
+        if self.reductions_left == 0:
+            for g, b in zip(self.optim.param_groups, before):
+                g["lr"] = b  # the plateau ends the run; the lr it ended at stays on record
+            return True
+        self.reductions_left -= 1
+        return False
 
 
 def select_device(name: str) -> torch.device:
@@ -94,6 +127,11 @@ class TrainResult:
     best_val_acc: float
     best_state: dict[str, torch.Tensor] = field(repr=False)
     seconds: float
+    stop: str = "epochs"  # 'plateau' when PlateauStop ended the run, else 'epochs' (ran them all)
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history)
 
 
 def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManager:
@@ -182,6 +220,7 @@ def train(
     desc: str = "train",
     schedule: str = "constant",
     warmup_epochs: int = 0,
+    plateau: tuple[float, int, int] = (0.1, 2, 2),
     augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
     dist: Dist | None = None,
@@ -193,7 +232,9 @@ def train(
     Ties in validation accuracy keep the earlier epoch. Train loss/accuracy are running
     means over the epoch's batches (dropout on), as the origin logged them. `schedule`
     'cosine' decays the learning rate per batch from `lr` to 0 over all epochs after a
-    linear warm-up of `warmup_epochs` ('constant': the origin's fixed lr). `augment(xb, gen)`
+    linear warm-up of `warmup_epochs` ('constant': the origin's fixed lr); 'plateau' warms
+    up, then PlateauStop(optimiser, *plateau) = (factor, patience, reductions) lowers the
+    lr on validation plateaus and may end the run before `epochs`. `augment(xb, gen)`
     transforms each training batch with the run's own generator (deterministic per seed);
     `on_epoch` receives every epoch's record (the dvclive log; called on every rank).
 
@@ -208,7 +249,10 @@ def train(
         raise ValueError(f"need non-empty train and validation splits, got {x.shape[0]} and {val_xy[0].shape[0]}")
     optim = torch.optim.AdamW(param_groups, lr=lr)
     steps_per_epoch = math.ceil(x.shape[0] / batch_size)
-    lr_at = lr_schedule(schedule, lr, epochs * steps_per_epoch, warmup_epochs * steps_per_epoch)
+    warmup_steps = warmup_epochs * steps_per_epoch
+    lr_at = lr_schedule(schedule, lr, epochs * steps_per_epoch, warmup_steps)
+    stopper = PlateauStop(optim, *plateau) if schedule == "plateau" else None
+    stop = "epochs"
     shuffle = torch.Generator().manual_seed(seed)
     # A second generator for augmentation, so switching augmentation on or off leaves the
     # shuffling order (and with it the comparison between settings) unchanged.
@@ -241,8 +285,9 @@ def train(
                 if d.distributed:
                     xb, yb = xb[d.rank :: d.world], yb[d.rank :: d.world]
             xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
-            for group in optim.param_groups:
-                group["lr"] = lr_at(step)
+            if stopper is None or step < warmup_steps:  # after warm-up PlateauStop owns the lr
+                for group in optim.param_groups:
+                    group["lr"] = lr_at(step)
             step += 1
             if d.distributed:
                 n_global = sampler.global_size(i)
@@ -291,4 +336,8 @@ def train(
         if progress and d.is_main:
             tqdm.write(f"{desc} epoch {epoch}/{epochs}: train loss {rec.train_loss:.4f} acc {rec.train_acc:.4f}"
                        f" | val loss {val_loss:.4f} acc {val_acc:.4f}")
-    return TrainResult(history, best_epoch, best_acc, best_state, time.perf_counter() - t0)
+        # every rank holds the same (gathered) val_acc, so every rank stops at the same epoch
+        if stopper is not None and epoch > warmup_epochs and stopper.step(val_acc):
+            stop = "plateau"
+            break
+    return TrainResult(history, best_epoch, best_acc, best_state, time.perf_counter() - t0, stop)
