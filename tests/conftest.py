@@ -38,6 +38,12 @@ def deep_update(base: dict, override: dict) -> dict:
     return out
 
 
+def stage_env(extra: dict | None = None) -> dict:
+    """Return the environment for a stage run in a subprocess: repo lib on the path, one OpenMP thread."""
+    return {**os.environ, "PYTHONPATH": f"{REPO / 'lib'}{os.pathsep}{REPO}", "OMP_NUM_THREADS": "1",
+            **OFFLINE_ENV, **(extra or {})}
+
+
 class TempRepo:
     """A git-initialised copy of this repository in a temp dir, driven with the real dvc."""
 

@@ -21,7 +21,6 @@ exact counts and must be equal.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -33,7 +32,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import REPO
+from conftest import REPO, deep_update, stage_env
 
 SR = 16000
 TINY = {"detect": {"llm": {
@@ -45,20 +44,8 @@ TINY = {"detect": {"llm": {
 N_TRAIN, N_DEV = 17, 8
 
 
-def _merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _merge(base.get(k, {}), v) if isinstance(v, dict) else v
-    return out
-
-
-def _env(extra: dict | None = None) -> dict:
-    return {**os.environ, "PYTHONPATH": f"{REPO / 'lib'}{os.pathsep}{REPO}", "OMP_NUM_THREADS": "1",
-            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **(extra or {})}
-
-
 def _write_params(path: Path, over: dict | None = None) -> Path:
-    params = _merge(yaml.safe_load((REPO / "params.yaml").read_text()), _merge(TINY, over or {}))
+    params = deep_update(yaml.safe_load((REPO / "params.yaml").read_text()), deep_update(TINY, over or {}))
     path.write_text(yaml.safe_dump(params))
     return path
 
@@ -96,7 +83,7 @@ def _finetune(work: Path, nproc: int, name: str, params: str = "params.yaml",
     cmd = [sys.executable, "-m", "audioprobe.launch", "--nproc", str(nproc), "-m", "stages.detect_finetune",
            "--base", "base", "--clips", "clips", "--kept", "hygiene/clips.parquet", "--out", f"{name}/adapter",
            "--live", f"{name}/live", "--summary", f"{name}/finetune.json", "--params", params]
-    return subprocess.run(cmd, cwd=work, env=_env(env), capture_output=True, text=True, timeout=300)
+    return subprocess.run(cmd, cwd=work, env=stage_env(env), capture_output=True, text=True, timeout=300)
 
 
 def _ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:

@@ -17,7 +17,6 @@ byte for byte: every batch is the batch one process encodes.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +25,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import REPO, deep_update, stage_env
 
 ENCODER = "mel"
 TINY = {
@@ -40,23 +39,11 @@ TINY = {
 }
 
 
-def _merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _merge(base.get(k, {}), v) if isinstance(v, dict) else v
-    return out
-
-
-def _env(extra: dict | None = None) -> dict:
-    return {**os.environ, "PYTHONPATH": f"{REPO / 'lib'}{os.pathsep}{REPO}", "OMP_NUM_THREADS": "1",
-            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **(extra or {})}
-
-
 def _run(work: Path, args: list[str], nproc: int | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run a stage module (through audioprobe.launch when nproc is given) in `work`."""
     cmd = [sys.executable, "-m", *args] if nproc is None else \
         [sys.executable, "-m", "audioprobe.launch", "--nproc", str(nproc), "-m", *args]
-    return subprocess.run(cmd, cwd=work, env=_env(env), capture_output=True, text=True, timeout=300)
+    return subprocess.run(cmd, cwd=work, env=stage_env(env), capture_output=True, text=True, timeout=300)
 
 
 def _ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
@@ -68,7 +55,7 @@ def _ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
 def work(tmp_path_factory) -> Path:
     """A folder with params.yaml, the embedded ReasonAQA corpus, its tiny LM and a one-process mel store."""
     work = tmp_path_factory.mktemp("reason_dist")
-    params = _merge(yaml.safe_load((REPO / "params.yaml").read_text()), TINY)
+    params = deep_update(yaml.safe_load((REPO / "params.yaml").read_text()), TINY)
     (work / "params.yaml").write_text(yaml.safe_dump(params))
     # The three stages in one process (one interpreter start instead of three).
     script = "\n".join([
@@ -80,7 +67,7 @@ def work(tmp_path_factory) -> Path:
         "                                       '--partial', 'partial'])):",
         "    typer.main.get_command(app).main(args, standalone_mode=False)",
     ])
-    _ok(subprocess.run([sys.executable, "-c", script], cwd=work, env=_env(), capture_output=True, text=True,
+    _ok(subprocess.run([sys.executable, "-c", script], cwd=work, env=stage_env(), capture_output=True, text=True,
                        timeout=300))
     return work
 
