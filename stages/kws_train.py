@@ -1,69 +1,110 @@
-"""kws_train: train one condition x replica of the keyword spotter; keep the best-validation weights.
+"""kws_train: train the keyword spotter for one replica; keep each run's best-validation weights.
 
-Runs as one process or as N torchrun workers (`python -m audioprobe.launch --nproc N -m
-stages.kws_train ...`, params kws.train.nproc): every rank trains its share of each global
-batch, only rank 0 writes the outputs.
+dvc.yaml runs one stage per replica (`kws_train@<replica>`): both conditions (base, lif)
+train as separate processes, `kws.train.parallel` of them at a time (2: side by side, one
+core each), and the stage replaces its outputs only when every run succeeded. Each run is
+`python -m audioprobe.launch --nproc N -m stages.kws_train --condition C ...` (params
+kws.train.nproc): one process, or N torchrun workers that each train their share of every
+global batch, with only rank 0 writing. `--condition` runs that one run in this process;
+this is also how a multi-node torchrun job trains a run (see the README's "Scaling up").
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from audioprobe import dist, params
+from audioprobe import params, procs
 from audioprobe.atomic import atomic_dir, write_csv
-from audioprobe.errors import DataError, ParamsError
-from audioprobe.kws.augment import Augment
+from audioprobe.errors import AudioprobeError, DataError, ParamsError
 from audioprobe.kws.features import load_feature_cache
-from audioprobe.kws.net import CONDITIONS, build_kws_net, param_groups
-from audioprobe.kws.training import evaluate, make_deterministic, replica_seed, train
-from audioprobe.live import TrainingLog
+from audioprobe.kws.params import CONDITIONS
 from audioprobe.provenance import sha256_file
 from stages._run import run
+
+if TYPE_CHECKING:
+    from audioprobe.dist import Dist
 
 app = typer.Typer(add_completion=False)
 
 
 @app.command()
 def main(
-    condition: str = typer.Option(..., help="base (identity gate) or lif"),
     replica: int = typer.Option(..., help="one of params.yaml kws.train.replicas"),
     seed: int = typer.Option(..., help="global seed (params.yaml seed)"),
+    condition: str = typer.Option(None, help="base (identity gate) or lif: train this one run here"
+                                             " (default: every condition, kws.train.parallel at a time)"),
     features: Path = typer.Option(Path("data/kws/features"), help="kws_features output"),
-    out: Path = typer.Option(None, help="run folder (default data/kws/runs/<condition>-<replica>)"),
-    live: Path = typer.Option(None, help="dvclive folder (default plots/kws/live/<condition>-<replica>)"),
+    runs: Path = typer.Option(Path("data/kws/runs"), help="folder of run folders <condition>-<replica>"),
+    curves: Path = typer.Option(Path("plots/kws/live"), help="folder of dvclive folders <condition>-<replica>"),
+    out: Path = typer.Option(None, help="with --condition: this run's folder (default <runs>/<condition>-<replica>)"),
+    live: Path = typer.Option(None, help="with --condition: its dvclive folder (default <curves>/<condition>-<replica>)"),
     params_file: Path = typer.Option(Path("params.yaml"), "--params"),
-    progress: bool = typer.Option(True, help="tqdm progress bars"),
+    progress: bool = typer.Option(True, help="tqdm progress bars (off when runs train side by side)"),
 ) -> None:
-    if condition not in CONDITIONS:
+    if condition is not None and condition not in CONDITIONS:
         raise ParamsError(f"--condition {condition!r} is not one of {', '.join(CONDITIONS)}")
+    if condition is None and (out is not None or live is not None):
+        raise ParamsError("--out and --live name one run's folders: give --condition too, or use --runs/--curves")
     kws = params.load_group("kws", params_file)
-    cfg, mcfg = kws.train, kws.model
-    if replica not in cfg.replicas:
-        raise ParamsError(f"--replica {replica} is not in params.yaml kws.train.replicas {cfg.replicas}")
+    if replica not in kws.train.replicas:
+        raise ParamsError(f"--replica {replica} is not in params.yaml kws.train.replicas {kws.train.replicas}")
+    cache = _checked_cache(features, kws.model.n_mels)
+    if condition is None:
+        _train_replica(replica, seed, kws.train, features, runs, curves, params_file, progress)
+        return
+    out = out or runs / f"{condition}-{replica}"
+    live = live or curves / f"{condition}-{replica}"
+    _train_one(condition, replica, seed, cache, kws.train, kws.model, out, live, progress)
+
+
+def _checked_cache(features: Path, n_mels: int):
+    """The feature cache (memory-mapped), after the checks every run needs."""
     cache = load_feature_cache(features)
-    if cache.meta["n_mels"] != mcfg.n_mels:
+    if cache.meta["n_mels"] != n_mels:
         raise ParamsError(
-            f"params.yaml: kws.model.n_mels is {mcfg.n_mels} but {features} holds {cache.meta['n_mels']} mel bins;"
+            f"params.yaml: kws.model.n_mels is {n_mels} but {features} holds {cache.meta['n_mels']} mel bins;"
             " rerun `dvc repro kws_features`"
         )
-    splits = {s: cache.tensors(s) for s in ("train", "validation", "test")}
-    for name, (x, _) in splits.items():
-        if x.shape[0] == 0:
+    for name in ("train", "validation", "test"):
+        if cache.indices(name).size == 0:
             raise DataError(f"{features}: the {name} split is empty; the corpus needs clips in every official split")
+    return cache
 
-    with dist.session(cfg.device, "kws.train.device") as d:
-        if cfg.batch_size % d.world:
-            raise ParamsError(f"params.yaml: kws.train.batch_size {cfg.batch_size} is not divisible by the"
-                              f" {d.world} processes of this run; set kws.train.nproc to a divisor")
-        _train_and_write(d, condition, replica, seed, cache, splits, cfg, mcfg, out, live, progress)
+
+def _train_replica(replica, seed, cfg, features, runs, curves, params_file, progress) -> None:
+    """Train every condition of `replica` in child processes; replace the outputs only if all succeed."""
+    names = [f"{c}-{replica}" for c in CONDITIONS]
+    side_by_side = min(cfg.parallel, len(names)) > 1
+    start = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        # The children write into these temp folders (atomically themselves); they replace
+        # the committed folders only after every run exited 0.
+        jobs = {}
+        for cond, name in zip(CONDITIONS, names):
+            out = stack.enter_context(atomic_dir(runs / name))
+            live = stack.enter_context(atomic_dir(curves / name))
+            jobs[name] = procs.launch_argv(cfg.nproc, "stages.kws_train", [
+                "--condition", cond, "--replica", replica, "--seed", seed, "--features", features,
+                "--out", out, "--live", live, "--params", params_file,
+                "--progress" if progress and not side_by_side else "--no-progress"])
+        failure = procs.run_side_by_side(jobs, at_once=cfg.parallel)
+        if failure is not None:
+            name, code = failure
+            others = ", ".join(n for n in names if n != name)
+            raise AudioprobeError(f"kws_train replica {replica}: run {name} failed (exit code {code}, its error is"
+                                  f" above); stopped {others}; no run folder was replaced")
+    typer.echo(f"kws_train replica {replica}: {', '.join(names)} trained"
+               f" {'side by side' if side_by_side else 'one after the other'} in {time.perf_counter() - start:.1f} s")
 
 
 @contextlib.contextmanager
-def _outputs(d: dist.Dist, live: Path, out: Path):
+def _outputs(d: Dist, live: Path, out: Path):
     """Yield (curves temp folder, run temp folder) on rank 0, (None, None) on the others.
 
     The temp folders replace `live` and `out` only when the run succeeded (audioprobe.atomic).
@@ -75,9 +116,28 @@ def _outputs(d: dist.Dist, live: Path, out: Path):
         yield live_tmp, tmp
 
 
+def _train_one(condition, replica, seed, cache, cfg, mcfg, out, live, progress) -> None:
+    """Train one run in this process (or as this torchrun worker's share of it)."""
+    from audioprobe import dist
+
+    procs.exit_on_sigterm()  # stopped by the replica's parent: clean up the temp folders
+    splits = {s: cache.tensors(s) for s in ("train", "validation", "test")}
+    with dist.session(cfg.device, "kws.train.device") as d:
+        if cfg.batch_size % d.world:
+            raise ParamsError(f"params.yaml: kws.train.batch_size {cfg.batch_size} is not divisible by the"
+                              f" {d.world} processes of this run; set kws.train.nproc to a divisor")
+        _train_and_write(d, condition, replica, seed, cache, splits, cfg, mcfg, out, live, progress)
+
+
 def _train_and_write(d, condition, replica, seed, cache, splits, cfg, mcfg, out, live, progress) -> None:
     import torch
     from safetensors.torch import save_file
+
+    from audioprobe.dist import fault_point
+    from audioprobe.kws.augment import Augment
+    from audioprobe.kws.net import build_kws_net, param_groups
+    from audioprobe.kws.training import evaluate, make_deterministic, replica_seed, train
+    from audioprobe.live import TrainingLog
 
     device = d.device
     torch_seed = replica_seed(seed, replica)
@@ -85,12 +145,11 @@ def _train_and_write(d, condition, replica, seed, cache, splits, cfg, mcfg, out,
     model = build_kws_net(mcfg, condition, n_classes=len(cache.words))
     run_name = f"{condition}-{replica}"
     augment = Augment.from_params(cfg.augment, cache.noise()) if cfg.augment.enabled else None
-    out = out or Path("data/kws/runs") / run_name
     # Curves and run folder go to temp siblings and replace the last good ones only when
     # the whole run succeeded (a failed run never leaves partial curves in plots/).
     # Wall-clock time is printed below, not stored: both folders are DVC outputs, and
     # two bit-identical runs must hash the same.
-    with _outputs(d, live or Path("plots/kws/live") / run_name, out) as (live_tmp, tmp):
+    with _outputs(d, live, out) as (live_tmp, tmp):
         with TrainingLog(live_tmp) if d.is_main else contextlib.nullcontext() as log:
             result = train(
                 model, param_groups(model, cfg.weight_decay), splits["train"], splits["validation"],
@@ -107,6 +166,7 @@ def _train_and_write(d, condition, replica, seed, cache, splits, cfg, mcfg, out,
         model.load_state_dict(result.best_state)
         test_loss, test_acc, test_pred = evaluate(model, *splits["test"], cfg.eval_batch_size, device,
                                                   dist=d, amp=cfg.amp)
+        fault_point(d, f"kws_train.{run_name}")  # tests only: fail one named run after training
         if not d.is_main:
             return
         # One metadata key: safetensors writes several keys in hash-map order, which would

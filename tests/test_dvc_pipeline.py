@@ -86,7 +86,7 @@ TINY_LANES = {
     },
 }
 SEED_STAGES = {
-    "kws_train@base-0", "kws_train@base-1", "kws_train@lif-0", "kws_train@lif-1", "kws_analyze",
+    "kws_train@0", "kws_train@1", "kws_analyze",
     "speaker_split", "frames", "conditioning_fit", "phase0_metrics", "phase0_report",
 }
 

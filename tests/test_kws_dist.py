@@ -270,13 +270,16 @@ def test_dvc_exp_run_with_nproc_2_trains_under_torchrun(temp_repo):
     repo = temp_repo
     repo.set_params({**TINY_CORPUS, "kws": TINY_KWS})
     repo.commit("tiny kws")
-    exp = repo.run("dvc", "exp", "run", "-S", "kws.train.nproc=2", "kws_train@lif-0")
-    assert "Running stage 'kws_train@lif-0'" in exp.stdout, exp.stdout[-3000:]
-    assert "2 processes (gloo)" in exp.stdout, exp.stdout[-3000:]
-    lock = yaml.safe_load((repo.root / "dvc.lock").read_text())["stages"]["kws_train@lif-0"]
-    assert "audioprobe.launch --nproc 2 -m stages.kws_train" in lock["cmd"]
-    rec = json.loads((repo.root / "data/kws/runs/lif-0/result.json").read_text())
-    assert rec["epochs"] == 1 and 0.0 <= rec["test_acc"] <= 1.0
-    assert (repo.root / "plots/kws/live/lif-0/plots/metrics/val_acc.tsv").is_file()
+    # parallel 1: the replica's two runs in turn, each as 2 torchrun workers
+    exp = repo.run("dvc", "exp", "run", "-S", "kws.train.nproc=2", "-S", "kws.train.parallel=1", "kws_train@0")
+    assert "Running stage 'kws_train@0'" in exp.stdout, exp.stdout[-3000:]
+    assert exp.stdout.count("2 processes (gloo)") == 2, exp.stdout[-3000:]
+    assert "base-0, lif-0 trained one after the other" in exp.stdout, exp.stdout[-3000:]
+    lock = yaml.safe_load((repo.root / "dvc.lock").read_text())["stages"]["kws_train@0"]
+    assert lock["params"]["params.yaml"]["kws.train"]["nproc"] == 2
+    for run in ("base-0", "lif-0"):
+        rec = json.loads((repo.root / f"data/kws/runs/{run}/result.json").read_text())
+        assert rec["epochs"] == 1 and 0.0 <= rec["test_acc"] <= 1.0
+        assert (repo.root / f"plots/kws/live/{run}/plots/metrics/val_acc.tsv").is_file()
     assert not list((repo.root / "data/kws/runs").glob(".*.tmp"))
-    assert "up to date" in repo.run("dvc", "status", "kws_train@lif-0").stdout
+    assert "up to date" in repo.run("dvc", "status", "kws_train@0").stdout

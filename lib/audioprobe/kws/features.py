@@ -17,16 +17,20 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
-from audioprobe.audio.mel import log_mel
 from audioprobe.audio.io import read_audio
 from audioprobe.data.speech_commands import BACKGROUND, SAMPLE_RATE, WORDS, Clip, load_clip
 from audioprobe.errors import DataError
 
+if TYPE_CHECKING:
+    import torch
+
+# torch and the mel code are imported where features are computed or turned into tensors:
+# kws_train's parent process only opens the cache and checks it before starting the runs.
 SPLITS = ("train", "validation", "test")
 _FILES = ("features.npy", "labels.npy", "split.npy", "clips.json", "noise.npy", "meta.json")
 
@@ -39,6 +43,10 @@ def n_frames(hop: int, samples: int = SAMPLE_RATE) -> int:
 def noise_segments(root: Path, *, n_mels: int, n_fft: int, hop: int) -> np.ndarray:
     """Log-mel of every whole 1 s segment of root/_background_noise_/*.wav, files in name
     order: float32 [K, frames, n_mels] (K = 0 without the folder)."""
+    import torch
+
+    from audioprobe.audio.mel import log_mel
+
     frames = n_frames(hop)
     segs = []
     for f in sorted((root / BACKGROUND).glob("*.wav")) if (root / BACKGROUND).is_dir() else []:
@@ -72,6 +80,10 @@ def write_feature_cache(
     Classes are the official words present in `clips`, in WORDS order, so a corpus with
     fewer words (the embedded default's `words` param) gets a smaller classifier head.
     """
+    import torch
+
+    from audioprobe.audio.mel import log_mel
+
     if not clips:
         raise DataError(f"{root}: no clips to featurise")
     words = [w for w in WORDS if w in {c.word for c in clips}]
@@ -149,6 +161,8 @@ class FeatureCache:
     def tensors(self, split: str | np.ndarray, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (features [n, frames, n_mels] float32, labels [n] int64) in memory, of one
         split (ascending rows) or of the given row indices."""
+        import torch
+
         idx = (self.indices(split) if isinstance(split, str) else np.asarray(split))[:limit]
         x = torch.from_numpy(np.ascontiguousarray(self.features[idx]))  # (n, frames, n_mels)
         y = torch.from_numpy(self.labels[idx].astype(np.int64))

@@ -12,18 +12,14 @@ including the ones inside the CfC, starts from N(0, 0.02) with zero bias, as in 
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 from torch import Tensor, nn
 
 from audioprobe.cells.cfc import build_cfc
 from audioprobe.cells.lif import IdentityGate, LIFGate
 from audioprobe.dist import ShardedDropout
-from audioprobe.kws.params import KwsModel
+from audioprobe.kws.params import CONDITIONS, Condition, KwsModel
 
-Condition = Literal["base", "lif"]
-CONDITIONS: tuple[Condition, ...] = ("base", "lif")
 INIT_STD = 0.02
 
 

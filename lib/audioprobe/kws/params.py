@@ -8,6 +8,10 @@ from pydantic import Field, field_validator, model_validator
 
 from audioprobe.params import Strict
 
+# The two conditions of every replica: base (identity gate) and lif (the LIF gate).
+Condition = Literal["base", "lif"]
+CONDITIONS: tuple[Condition, ...] = ("base", "lif")
+
 
 class KwsFeatures(Strict):
     """kws_features stage: log(mel power + 1e-9) of every clip, 16 kHz, 1 s (lane README)."""
@@ -67,7 +71,7 @@ class KwsAugment(Strict):
 
 
 class KwsTrain(Strict):
-    """kws_train stage: the origin recipe; one run per condition x replica (dvc matrix).
+    """kws_train stage: the origin recipe; one stage per replica trains one run per condition.
 
     A run's torch seed is derived from the global `seed` and its replica, so
     `dvc exp run -S seed=668` retrains every replica with new seeds.
@@ -91,8 +95,11 @@ class KwsTrain(Strict):
     eval_batch_size: int = Field(256, ge=1, le=65536)
     threads: int = Field(2, ge=1, le=1024)  # torch CPU threads, fixed so CPU runs are bit-identical
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: cuda when available
-    # Processes on this node (dvc.yaml launches torchrun when > 1): DDP, same global batch_size.
+    # Processes per run on this node (torchrun when > 1, through audioprobe.launch): DDP, same global batch_size.
     nproc: int = Field(1, ge=1, le=1024)
+    # Runs of a replica (one per condition) trained at once, each its own process: 2 puts base
+    # and lif side by side (with threads 1 they take one core each); 1 trains them in turn.
+    parallel: int = Field(1, ge=1, le=len(CONDITIONS))
     amp: Literal["bf16", "none"] = "bf16"  # bf16 autocast on CUDA; the CPU always trains in fp32
     loader_workers: int = Field(2, ge=0, le=64)  # DataLoader workers on CUDA (pinned memory); CPU: 0
     augment: KwsAugment = KwsAugment()
