@@ -82,6 +82,8 @@ def _train_replica(replica, seed, cfg, features, runs, curves, params_file, prog
     names = [f"{c}-{replica}" for c in CONDITIONS]
     side_by_side = min(cfg.parallel, len(names)) > 1
     start = time.perf_counter()
+    # SIGTERM (or Ctrl-C) here stops the children and removes every temp folder on the way out.
+    procs.exit_on_sigterm()
     with contextlib.ExitStack() as stack:
         # The children write into these temp folders (atomically themselves); they replace
         # the committed folders only after every run exited 0.
@@ -96,9 +98,8 @@ def _train_replica(replica, seed, cfg, features, runs, curves, params_file, prog
         failure = procs.run_side_by_side(jobs, at_once=cfg.parallel)
         if failure is not None:
             name, code = failure
-            others = ", ".join(n for n in names if n != name)
             raise AudioprobeError(f"kws_train replica {replica}: run {name} failed (exit code {code}, its error is"
-                                  f" above); stopped {others}; no run folder was replaced")
+                                  " above); the other runs were stopped and no run folder was replaced")
     typer.echo(f"kws_train replica {replica}: {', '.join(names)} trained"
                f" {'side by side' if side_by_side else 'one after the other'} in {time.perf_counter() - start:.1f} s")
 

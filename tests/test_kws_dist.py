@@ -220,6 +220,32 @@ def test_a_crashing_rank_fails_the_stage_in_one_line_and_writes_nothing(tmp_path
     assert sorted(p.name for p in (tmp_path / "crash").iterdir()) == ["run"]  # no .run.tmp / .live.tmp left
 
 
+def test_a_stopped_launcher_stops_its_workers_quietly_and_writes_nothing(tmp_path):
+    """SIGTERM to `audioprobe.launch --nproc 2` (what audioprobe.procs sends a side-by-side run
+    when its sibling failed): exit 143, no traceback, the workers' temp folders removed."""
+    import signal
+    import time
+
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"kws": {**TINY["kws"], "train": {**TINY["kws"]["train"], "epochs": 500}}}))
+    write_fake_cache(tmp_path / "features")
+    cmd = [sys.executable, "-m", "audioprobe.launch", "--nproc", "2", "-m", "stages.kws_train",
+           "--condition", "lif", "--replica", "0", "--seed", "42", "--features", str(tmp_path / "features"),
+           "--out", str(tmp_path / "out/run"), "--live", str(tmp_path / "out/live"), "--params", str(params),
+           "--no-progress"]
+    env = {**os.environ, "PYTHONPATH": f"{REPO / 'lib'}{os.pathsep}{REPO}"}
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "out/.run.tmp").exists():  # rank 0 is training
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1][-3000:]
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
+    assert "Traceback" not in err and "SignalException" not in err, err[-3000:]
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(),
                     reason="no CUDA device: the fast CfC's CUDA-vs-CPU parity runs on GPU machines only")
 @pytest.mark.parametrize("wiring", ["autoncp", "dense"])

@@ -59,7 +59,7 @@ def test_a_failing_run_replaces_nothing_and_says_which(tmp_path):
     assert bad.returncode == 1
     last = bad.stderr.strip().splitlines()[-1]
     assert last == ("error: kws_train replica 0: run lif-0 failed (exit code 1, its error is above);"
-                    " stopped base-0; no run folder was replaced")
+                    " the other runs were stopped and no run folder was replaced")
     assert "injected test fault" in bad.stderr
     assert _files(runs) | _files(curves) == before  # base-0 may have finished: still not replaced
     assert not list(tmp_path.rglob(".*.tmp"))
@@ -76,3 +76,33 @@ def test_bad_arguments_and_params_are_one_line(tmp_path, args, override, message
     assert bad.returncode != 0
     assert bad.stderr.strip().count("\n") == 0 and message in bad.stderr, bad.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_a_stopped_replica_stops_its_runs_and_leaves_no_temp_folder(tmp_path):
+    """SIGTERM to the stage (what a job scheduler sends): the children are stopped too, every
+    temp folder is removed and the last good folders stay."""
+    import signal
+    import time
+
+    runs, curves = tmp_path / "runs", tmp_path / "curves"
+    (runs / "base-0").mkdir(parents=True)
+    (runs / "base-0" / "last-good").write_text("base-0")
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(deep_update(json.loads(json.dumps(TINY)),
+                                                 {"kws": {"train": {"epochs": 500, "parallel": 2}}})))
+    write_fake_cache(tmp_path / "features")
+    cmd = [sys.executable, "-m", "stages.kws_train", "--replica", "0", "--seed", "42", "--features",
+           str(tmp_path / "features"), "--params", str(params), "--runs", str(runs), "--curves", str(curves)]
+    env = {**os.environ, "PYTHONPATH": f"{REPO / 'lib'}{os.pathsep}{REPO}"}
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    children_writing = [runs / "..base-0.tmp.tmp", runs / "..lif-0.tmp.tmp"]  # each run's own temp folder
+    deadline = time.monotonic() + 120
+    while not all(p.exists() for p in children_writing):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1][-3000:]
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
+    time.sleep(2)  # an orphaned child would still be writing here
+    left = sorted(str(p.relative_to(tmp_path)) for p in [*runs.rglob("*"), *curves.rglob("*")])
+    assert left == ["runs/base-0", "runs/base-0/last-good"], left

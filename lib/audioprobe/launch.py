@@ -13,7 +13,8 @@ picks the launcher: `dvc exp run -S kws.train.nproc=2` is all a user types.
   (the README's "Scaling up" shows `torchrun --nnodes ... --rdzv-backend c10d`); the
   stage module is the same.
 
-When a worker fails, torchrun stops the others and this prints ONE line,
+A launcher stopped by SIGTERM or SIGINT stops its workers and exits 128 + the signal
+number without a traceback. When a worker fails, torchrun stops the others and this prints ONE line,
 `error: <module>: rank R of N failed (exit code C): <its error>`, naming the rank whose
 error came first and was not just the echo of a peer vanishing, then exits 1. Workers
 write outputs only through audioprobe.atomic, so nothing partial is left behind.
@@ -70,6 +71,7 @@ def _failure_line(module: str, world: int, failures: dict) -> str:
 def run_torchrun(nproc: int, module: str, args: list[str]) -> int:
     """Run `module` under torchrun --standalone --nproc-per-node nproc; return the exit code."""
     from torch.distributed import run as torchrun
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
     # torchrun's agent logs its rendezvous and the stack of a ChildFailedError at length;
@@ -85,6 +87,11 @@ def run_torchrun(nproc: int, module: str, args: list[str]) -> int:
     except ChildFailedError as exc:
         print(_failure_line(module, nproc, exc.failures), file=sys.stderr)
         return 1
+    except SignalException as exc:
+        # Stopped from outside (SIGTERM from a parent such as audioprobe.procs, or Ctrl-C):
+        # torchrun has already stopped the workers, which removed their temp folders.
+        # Exit as a stopped process would, without the agent's traceback.
+        return 128 + int(exc.sigval)
     return 0
 
 
