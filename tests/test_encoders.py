@@ -150,6 +150,9 @@ def test_local_checkpoint_loads_with_sha256_provenance(tmp_path):
     save_file({k: v.contiguous() for k, v in src.model.state_dict().items()}, str(path))
     enc = load_mimi(str(path), "tiny")
     assert enc.provenance["sha256"] == sha256_file(path) and enc.provenance["weights"] == str(path)
+    # the weights as given and their hash; no resolved path (a hub id resolves into this
+    # host's HF cache, which must not end up in a DVC output)
+    assert set(enc.provenance) == {"name", "weights", "sha256"}
     assert not enc.is_random
     x = torch.from_numpy(waves([30000])[0])[None]
     assert torch.equal(enc.encode(x), src.encode(x))

@@ -28,7 +28,8 @@ def _title(fig, text: str, banners: list[str]) -> None:
 
 def psychometric(curves: list[dict], points: list[dict], systems: list[str], path: Path, banners: list[str]) -> None:
     """Per system: BA vs SNR and BA vs duration, pooled points + fit, thin per-slice fits, DT50/DT75 lines."""
-    fig, axes = plt.subplots(len(systems), 2, figsize=(11, 3.4 * len(systems)), squeeze=False)
+    # Constrained layout: tight_layout left the three-line title over the first row's panel titles.
+    fig, axes = plt.subplots(len(systems), 2, figsize=(11, 3.4 * len(systems)), squeeze=False, layout="constrained")
     for i, name in enumerate(systems):
         for j, axis in enumerate(("snr", "duration")):
             ax = axes[i, j]
@@ -71,7 +72,6 @@ def psychometric(curves: list[dict], points: list[dict], systems: list[str], pat
             ax.set_title(f"{name}: BA vs {axis}", fontsize=9)
             ax.legend(fontsize=6, loc="best", framealpha=0.6)
     _title(fig, "detect: psychometric fits (gamma 0.5, lapse <= max); DT50 dashed, DT75 dotted, shaded 95 % CI", banners)
-    fig.tight_layout()
     _save(fig, path)
 
 

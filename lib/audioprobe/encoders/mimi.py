@@ -152,5 +152,7 @@ def load_mimi(
             f"params.yaml: {param} = {weights!r}: {path} does not fit the {size!r} Mimi config "
             f"({first.rstrip(':')}); check {size_param} and the file"
         ) from None
-    prov = {"name": f"mimi-{size}", "weights": weights, "sha256": sha256_file(path), "path": str(path)}
+    # The weights as given in params and their sha256; never the resolved local path, which
+    # differs between hosts and would make a DVC output host-dependent.
+    prov = {"name": f"mimi-{size}", "weights": weights, "sha256": sha256_file(path)}
     return MimiEncoder(model, prov)
