@@ -28,7 +28,7 @@ import yaml
 
 from audioprobe import dist
 from audioprobe.kws.features import SPLITS
-from conftest import REPO
+from conftest import REPO, stage_env
 
 N_MELS, FRAMES, WORDS = 12, 9, ["yes", "no", "up"]
 # 41 train rows at batch 8: the last global batch has 1 row, so rank 1 holds none there.
@@ -233,8 +233,7 @@ def test_a_stopped_launcher_stops_its_workers_quietly_and_writes_nothing(tmp_pat
            "--condition", "lif", "--replica", "0", "--seed", "42", "--features", str(tmp_path / "features"),
            "--out", str(tmp_path / "out/run"), "--live", str(tmp_path / "out/live"), "--params", str(params),
            "--no-progress"]
-    env = {**os.environ, "PYTHONPATH": f"{REPO / 'lib'}{os.pathsep}{REPO}"}
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, cwd=REPO, env=stage_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not (tmp_path / "out/.run.tmp").exists():  # rank 0 is training
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1][-3000:]

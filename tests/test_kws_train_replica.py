@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 import yaml
 
-from conftest import REPO, deep_update
+from conftest import REPO, deep_update, stage_env
 from test_kws_dist import TINY, write_fake_cache
 
 
@@ -22,8 +21,7 @@ def _stage(tmp_path, *args, override: dict | None = None, env: dict | None = Non
         write_fake_cache(features)
     cmd = [sys.executable, "-m", "stages.kws_train", "--replica", "0", "--seed", "42", "--features", str(features),
            "--params", str(params), *args]
-    full_env = {**os.environ, "PYTHONPATH": f"{REPO / 'lib'}{os.pathsep}{REPO}", **(env or {})}
-    return subprocess.run(cmd, cwd=REPO, env=full_env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(cmd, cwd=REPO, env=stage_env(env), capture_output=True, text=True, timeout=300)
 
 
 def _files(folder) -> dict:
@@ -93,8 +91,7 @@ def test_a_stopped_replica_stops_its_runs_and_leaves_no_temp_folder(tmp_path):
     write_fake_cache(tmp_path / "features")
     cmd = [sys.executable, "-m", "stages.kws_train", "--replica", "0", "--seed", "42", "--features",
            str(tmp_path / "features"), "--params", str(params), "--runs", str(runs), "--curves", str(curves)]
-    env = {**os.environ, "PYTHONPATH": f"{REPO / 'lib'}{os.pathsep}{REPO}"}
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, cwd=REPO, env=stage_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     children_writing = [runs / "..base-0.tmp.tmp", runs / "..lif-0.tmp.tmp"]  # each run's own temp folder
     deadline = time.monotonic() + 120
     while not all(p.exists() for p in children_writing):
