@@ -31,7 +31,7 @@ def main(
     cfg = params.load_group("data_report", params_file)
     flat, detail, frames = {}, {}, []
     for name in DATASETS:
-        m, dur = summarise(name, raw / name)
+        m, dur = summarise(name, raw / name, params_file)
         flat.update(m)
         detail[name] = {k.split(".", 1)[1]: v for k, v in m.items()}
         frames.append(pl.DataFrame({"dataset": [name] * len(dur), "seconds": dur}))

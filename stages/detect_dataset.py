@@ -35,7 +35,7 @@ def main(
 ) -> None:
     cfg = params.load_group("detect.dataset", params_file)
     names = needed(cfg)
-    roots = {d: dataset_root(raw / d) for d in names}
+    roots = {d: dataset_root(raw / d, params_file) for d in names}
     provenance = {d: {k: read_source(raw / d)[k] for k in ("source", "sha256")} for d in names}
     with atomic_dir(out) as tmp:
         table = build(cfg, roots, tmp)

@@ -23,7 +23,7 @@ def main(
     params_file: Path = typer.Option(Path("params.yaml"), "--params"),
 ) -> None:
     cfg = params.load_group("kws.features", params_file)
-    root = dataset_root(raw)
+    root = dataset_root(raw, params_file)
     source = read_source(raw)
     clips = list_clips(root)
     with atomic_dir(out) as tmp:

@@ -28,7 +28,7 @@ def main(
 ) -> None:
     cfg = params.load_group("phase0.latents", params_file)
     enc_cfg = params.load_group("phase0.encoder", params_file)
-    encode_stage("latents", cfg, enc_cfg, "phase0.encoder", raw, out, stats, resume)
+    encode_stage("latents", cfg, enc_cfg, "phase0.encoder", raw, out, stats, resume, params_file)
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ def _encode(d: dist.Dist, encoder: str, cfg, cfgs, raw: Path, out: Path, partial
     if enc.is_random and d.is_main:
         typer.secho(f"WARNING: encoder {encoder} has RANDOM weights (reason.encoders.{encoder}.allow_random_init); "
                     "every metric, plot title and report line says random-init", fg="red", err=True)
-    root = dataset_root(raw)
+    root = dataset_root(raw, params_file)
     source = read_source(raw)
     rows = [r for s in SPLITS for r in load_rows(root, s)]  # every missing file of every split is listed
     clips = split_clips(rows)

@@ -43,7 +43,7 @@ def main(
     torch.set_num_threads(cfg.threads)
     lm_rec = json.loads((lm_dir / "lm.json").read_text())
     model, tok = lmlib.load_frozen_lm(lmlib.resolve_lm(lm_rec["name"], lm_dir))
-    root = dataset_root(raw)
+    root = dataset_root(raw, params_file)
     source = read_source(raw)
     rows = load_rows(root, cfg.split)
     feats_cache: dict[str, tuple] = {}

@@ -33,7 +33,7 @@ def main(
             typer.echo(f"reason_lm: real LM {cfg.name} (sha256 {prov['sha256'][:12]}), frozen; nothing trained")
             return
         torch.set_num_threads(cfg.threads)
-        rows = load_rows(dataset_root(raw), "train")
+        rows = load_rows(dataset_root(raw, params_file), "train")
         texts = [lmlib.context_line(r) + lmlib.prompt_text(r["input"]) + " " + r["answer"] for r in rows]
         tok = lmlib.build_tokenizer(texts, cfg.vocab_size)
         torch.manual_seed(seed)

@@ -65,7 +65,7 @@ def _train_and_write(d: dist.Dist, cfg, arm, raw, features, lm_dir, lm_name, out
     device = d.device
     model, tok = lmlib.load_frozen_lm(lmlib.resolve_lm(lm_name, lm_dir))
     model.to(device)
-    root = dataset_root(raw)
+    root = dataset_root(raw, params_file)
     rows = {s: load_rows(root, s) for s in ("train", "val")}
     global_batch = min(cfg.batch_size, len(rows["train"]))  # a split smaller than batch_size is the batch
     if global_batch % d.world:

@@ -49,7 +49,7 @@ def main(
     stats = stats or Path("plots/phase0/tier1") / f"latents_{encoder}.json"
     cfg = params.load_group("phase0.latents", params_file)
     enc_cfg = {"name": encoder, **getattr(params.load_group("phase0.tier1", params_file), encoder).model_dump()}
-    encode_stage(f"tier1_latents@{encoder}", cfg, enc_cfg, f"phase0.tier1.{encoder}", raw, out, stats, resume)
+    encode_stage(f"tier1_latents@{encoder}", cfg, enc_cfg, f"phase0.tier1.{encoder}", raw, out, stats, resume, params_file)
 
 
 if __name__ == "__main__":

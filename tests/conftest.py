@@ -8,10 +8,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-import yaml
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "lib"))
+from audioprobe.runtime import numerics  # noqa: E402  (before anything imports numpy or torch)
+
+# The test process and every subprocess it starts (they inherit the environment) run under
+# the numeric environment of params.yaml; AUDIOPROBE_TEST_NUMERICS=native runs the in-process
+# tests on this CPU's own kernels instead (fitted-value tests must pass both ways).
+NUMERICS = numerics.pin(os.environ.get("AUDIOPROBE_TEST_NUMERICS") or numerics.mode_from_params(REPO / "params.yaml"))
+
+import pytest  # noqa: E402
+import yaml  # noqa: E402
 FIXTURES = REPO.parent / "shared" / "fixtures"
 OFFLINE_ENV = {
     "HF_HUB_OFFLINE": "1",
@@ -38,10 +45,16 @@ def deep_update(base: dict, override: dict) -> dict:
     return out
 
 
+# What another machine's shell might hold: every numeric variable off its pinned value. A stage
+# process must pin over it (tests/test_numerics.py, the kws end-to-end test).
+HOSTILE_NUMERICS = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE", "ONEDNN_MAX_CPU_ISA": "SSE41",
+                    "OPENBLAS_CORETYPE": "Prescott", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                    "OPENBLAS_NUM_THREADS": "1", "POLARS_MAX_THREADS": "1", "AUDIOPROBE_NUMERICS": "native"}
+
+
 def stage_env(extra: dict | None = None) -> dict:
-    """Return the environment for a stage run in a subprocess: repo lib on the path, one OpenMP thread."""
-    return {**os.environ, "PYTHONPATH": f"{REPO / 'lib'}{os.pathsep}{REPO}", "OMP_NUM_THREADS": "1",
-            **OFFLINE_ENV, **(extra or {})}
+    """Return the environment for a stage run in a subprocess: repo lib on the path, offline."""
+    return {**os.environ, "PYTHONPATH": f"{REPO / 'lib'}{os.pathsep}{REPO}", **OFFLINE_ENV, **(extra or {})}
 
 
 class TempRepo:

@@ -146,7 +146,7 @@ def _lane_schema_files(stage: dict) -> set[Path]:
     for p in stage.get("params", []):
         p = p if isinstance(p, str) else next(iter(p))
         head = p.split(".")[0].split("${")[0]
-        if head in ("seed", ""):
+        if head in ("seed", "numerics", ""):
             continue
         mod = "audioprobe.data.params" if head in ("data", "data_report") else f"audioprobe.{head}.params"
         f = _module_file(mod)
@@ -175,6 +175,15 @@ def test_stage_deps_cover_exactly_what_it_imports(name):
     unused = sorted(str(d.relative_to(REPO)) for d in deps
                     if not any(f == d or (d.is_dir() and f.is_relative_to(d)) for f in needed))
     assert not unused, f"{name}: deps it never imports: {unused}"
+
+
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_every_stage_runs_under_the_numerics_param(name):
+    """`numerics` (pinned | native) changes every output, so switching it must rerun every stage;
+    the stage package pins the environment on import, so its __init__ is a dep of every stage."""
+    stage = STAGES[name].get("do", STAGES[name])
+    assert "numerics" in stage.get("params", []), f"{name}: params must list numerics"
+    assert "stages/__init__.py" in stage["deps"], f"{name}: deps must list stages/__init__.py"
 
 
 def test_no_reference_to_design_files_outside_the_repo():

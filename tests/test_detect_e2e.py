@@ -62,7 +62,6 @@ def _check(root, synthetic: bool) -> dict:
 def _single_thread(repo) -> None:
     # BLAS/OpenMP worker threads only add contention on a shared box, and a multi-threaded
     # parent is what the embedded synthesizer's fork()ed eSpeak workers can inherit a held lock from.
-    repo.env.update({"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
 
 
 @pytest.mark.e2e

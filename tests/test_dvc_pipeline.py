@@ -100,7 +100,6 @@ def test_whole_pipeline_fresh_clone_then_new_seed(temp_repo):
     """Fresh clone: `dvc repro` runs every stage offline, a second is a no-op, and
     `dvc exp run -S seed=668` reruns exactly the seed-dependent stages, changing their metrics."""
     repo = temp_repo
-    repo.env.update({"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
     repo.set_params({**TINY_DATA, **TINY_LANES})
     repo.commit("tiny")
 

@@ -7,6 +7,9 @@ import re
 
 import pytest
 
+from audioprobe.runtime import numerics
+from conftest import HOSTILE_NUMERICS
+
 # Tiny everything: 5 speakers x 4 words (3/1/1 speakers per split), a 2-layer net, 1 epoch.
 TINY_KWS = {
     "features": {"n_mels": 20, "hop": 320},
@@ -57,6 +60,7 @@ def test_kws_lane_embedded_then_new_seed(temp_repo):
     repo = temp_repo
     repo.set_params({**TINY_CORPUS, "kws": TINY_KWS})
     repo.commit("tiny kws")
+    repo.env.update(HOSTILE_NUMERICS)  # every stage process must pin over it
 
     first = repo.run("dvc", "repro", "kws_analyze")
     ran = _ran(first.stdout)
@@ -67,6 +71,9 @@ def test_kws_lane_embedded_then_new_seed(temp_repo):
     _check_common(repo, m1, n_classes=4, source="embedded")
     assert m1["kws.n_test"] == 4
     assert "Running stage" not in repo.run("dvc", "repro", "kws_analyze").stdout
+    ran_with = json.loads((repo.root / "plots/kws/provenance.json").read_text())["numerics"]
+    if numerics.cpu_supports_reference()[0]:
+        assert ran_with == {"mode": "pinned", **numerics.PINNED_ENV, "torch_cpu_capability": "AVX2"}
 
     repo.commit("first kws run")
     exp = repo.run("dvc", "exp", "run", "-S", "seed=668", "kws_analyze")

@@ -51,7 +51,7 @@ def _params(tmp: Path, nproc: int = 1) -> Path:
 
 def _run_stage(raw: Path, out: Path, nproc: int, fault: str | None = None) -> subprocess.CompletedProcess:
     launcher = [sys.executable, "-m", "audioprobe.launch", "--nproc", str(nproc), "-m", "stages.latents"]
-    env = {**os.environ, "PYTHONPATH": f"{REPO / 'lib'}{os.pathsep}{REPO}", "OMP_NUM_THREADS": "1",
+    env = {**os.environ, "PYTHONPATH": f"{REPO / 'lib'}{os.pathsep}{REPO}",
            "HF_HUB_OFFLINE": "1"}
     env.pop("AUDIOPROBE_TEST_FAULT", None)
     if fault:

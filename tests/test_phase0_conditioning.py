@@ -149,7 +149,7 @@ def test_two_runs_of_the_stage_write_byte_identical_outputs(data, tmp_path):
         "conditioning": {"mean_vq_k": 8, "pca_components": 3, "pca_vq_k": 16, "kmeans_n_init": 2,
                          "kmeans_fit_samples": 1500, "pca_fit_samples": 2000},
     }}))
-    env = {**os.environ, "PYTHONPATH": f"{repo / 'lib'}{os.pathsep}{repo}", "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": f"{repo / 'lib'}{os.pathsep}{repo}"}
     outs = []
     for run in ("a", "b"):
         out = tmp_path / run

@@ -23,7 +23,6 @@ TINY = {
 
 def _single_thread(repo) -> None:
     # k-means' OpenMP threads crawl when the test box is oversubscribed; one is plenty here.
-    repo.env.update({"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
 
 
 def _check_outputs(root) -> tuple[dict, dict, str]:

@@ -22,7 +22,6 @@ TINY = {
 
 @pytest.mark.e2e
 def test_tier1_models_injection_and_comparison(temp_repo):
-    temp_repo.env.update({"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
     temp_repo.set_params(TINY)
     temp_repo.commit("tiny")
     proc = temp_repo.run("dvc", "repro", "tier1_compare")

@@ -24,7 +24,6 @@ ARMS = ["mel", "blind", "shuffled_mel"]
 
 
 def _single_thread(repo) -> None:
-    repo.env.update({"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
 
 
 def _check(root, synthetic: bool) -> dict:

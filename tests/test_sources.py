@@ -37,7 +37,13 @@ def _copy(src: Path, dest: Path) -> Path:
 
 
 # ------------------------------------------------------------------ path
-def test_path_source_writes_manifest_and_absolute_root(esc_copy, tmp_path):
+def _params(tmp_path: Path, copy: Path) -> Path:
+    f = tmp_path / "params.yaml"
+    f.write_text(f"data:\n  esc50:\n    source: path\n    path: {copy}\n")
+    return f
+
+
+def test_path_source_writes_manifest_and_no_host_path(esc_copy, tmp_path):
     out = tmp_path / "raw"
     out.mkdir()
     rec = materialise("esc50", Esc50(source="path", path=str(esc_copy)), out)
@@ -51,10 +57,36 @@ def test_path_source_writes_manifest_and_absolute_root(esc_copy, tmp_path):
         assert int(size) == f.stat().st_size and digest == sha256_file(f)
     src = json.loads((out / "source.json").read_text())
     assert src == rec and src["source"] == "path" and src["files"] == 10
-    assert Path(src["root"]).is_absolute() and Path(src["root"]) == esc_copy.resolve()
+    assert src == {"source": "path", "dataset": "esc50", "sha256": src["sha256"], "files": 10}
+    assert str(tmp_path) not in (out / "source.json").read_text() + (out / "manifest.tsv").read_text()
     assert src["sha256"] == hashlib.sha256((out / "manifest.tsv").read_bytes()).hexdigest()
-    assert dataset_root(out) == esc_copy.resolve()
-    assert len(esc50.list_clips(dataset_root(out))) == 10
+    params_file = _params(tmp_path, esc_copy)
+    assert dataset_root(out, params_file) == esc_copy
+    assert len(esc50.list_clips(dataset_root(out, params_file))) == 10
+
+
+def test_path_source_same_content_elsewhere_same_bytes(esc_copy, tmp_path):
+    """Content decides, not where the copy lives: a second copy gives byte-identical outputs."""
+    other = _copy(esc_copy, tmp_path / "elsewhere" / "ESC-50")
+    a = materialise("esc50", Esc50(source="path", path=str(esc_copy)), _mk(tmp_path / "a"))
+    b = materialise("esc50", Esc50(source="path", path=str(other)), _mk(tmp_path / "b"))
+    assert a == b
+    for name in ("source.json", "manifest.tsv"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    assert dataset_root(tmp_path / "a", _params(tmp_path, other)) == other
+
+
+def test_path_source_reader_refuses_a_copy_that_changed(esc_copy, tmp_path):
+    copy = _copy(esc_copy, tmp_path / "ESC-50")
+    out = _mk(tmp_path / "raw")
+    materialise("esc50", Esc50(source="path", path=str(copy)), out)
+    params_file = _params(tmp_path, copy)
+    wav = sorted((copy / "audio").glob("*.wav"))[0]
+    wav.unlink()
+    with pytest.raises(DataError, match=r"1 file\(s\) missing or changed.*dvc repro download@esc50"):
+        dataset_root(out, params_file)
+    with pytest.raises(DataError, match=r"data\.esc50\.path .* is not a folder"):
+        dataset_root(out, _params(tmp_path, tmp_path / "gone"))
 
 
 def test_path_manifest_hash_follows_one_byte(esc_copy, tmp_path):
@@ -112,7 +144,7 @@ def test_embedded_source_and_dataset_root(tmp_path):
 def test_dataset_root_errors(tmp_path):
     with pytest.raises(DataError, match="download@esc50"):
         dataset_root(_mk(tmp_path / "esc50"))
-    (tmp_path / "esc50" / "source.json").write_text(json.dumps({"root": str(tmp_path / "gone")}))
+    (tmp_path / "esc50" / "source.json").write_text(json.dumps({"source": "embedded", "root": "gone"}))
     with pytest.raises(DataError, match="does not exist"):
         dataset_root(tmp_path / "esc50")
 

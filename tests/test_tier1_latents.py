@@ -41,7 +41,7 @@ def _run(raw: Path, tmp: Path, encoder: str, tier1: str = "{}", **env_extra: str
     params.write_text("phase0:\n  latents: {subset: train-clean-100, min_seconds: 0.5, batch_size: 2, device: cpu, "
                       f"load_workers: 1}}\n  tier1: {tier1}\n")
     env = {**os.environ, "PYTHONPATH": f"{REPO / 'lib'}{os.pathsep}{REPO}", "HF_HUB_OFFLINE": "1",
-           "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1", **env_extra}
+           "TRANSFORMERS_OFFLINE": "1", **env_extra}
     return subprocess.run(
         [sys.executable, "-m", "stages.tier1_latents", "--encoder", encoder, "--raw", str(raw),
          "--out", str(tmp / encoder), "--stats", str(tmp / f"latents_{encoder}.json"), "--params", str(params)],
@@ -96,7 +96,6 @@ def test_dvc_repro_tier1_latents_one_and_two_processes_agree(temp_repo):
     """
     import yaml
 
-    temp_repo.env.update({"OMP_NUM_THREADS": "1"})  # one thread per process in both runs: bitwise-equal floats
     temp_repo.set_params({"data": {"librispeech": {"embedded": {"speakers": 4, "utterances": 5}}},
                           "phase0": {"latents": {"batch_size": 1, "device": "cpu"},
                                      "tier1": {"encoders": ["mel", "encodec"]}}})

@@ -12,7 +12,8 @@ Conventions every lane follows (the tests in tests/test_conventions.py pin them)
   `<lane>.data.<dataset>` = "<source>@<sha256[:12]>" (source: embedded | path | url),
   `<lane>.weights.<component>` = "random-init" | "trained-here@<sha256[:12]>" |
   "<id or path>@<sha256[:12]>", and `<lane>.synthetic` = true when any dataset is the
-  embedded synthetic corpus. The full hashes go to `plots/<lane>/provenance.json`.
+  embedded synthetic corpus. The full hashes go to `plots/<lane>/provenance.json`, with the
+  numeric environment the stage ran under (`numerics`: pinned or native, the kernel ISA).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 from audioprobe.atomic import write_json
 from audioprobe.provenance import RANDOM_INIT
+from audioprobe.runtime import numerics
 
 MAX_KEYS = 24
 SHORT = 12  # hex digits of a sha256 shown in a metrics cell (git-style short hash)
@@ -102,6 +104,7 @@ def write_headline(
     """Write `headline(...)` to `path` atomically; with `provenance_path`, also the full hashes."""
     out = headline(lane, values, data, weights)
     if provenance_path is not None:
-        write_json(provenance_path, {"data": data, "weights": weights or {}, "banners": banners(data, weights or {})})
+        write_json(provenance_path, {"data": data, "weights": weights or {}, "banners": banners(data, weights or {}),
+                                     "numerics": numerics.record()})
     write_json(path, out)
     return out

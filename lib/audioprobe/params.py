@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -34,6 +34,9 @@ class Root(Strict):
     """The keys that belong to no lane."""
 
     seed: int = Field(42, ge=0, le=2**32 - 1)
+    # pinned: the same kernels and thread counts on every x86-64 machine (runtime/numerics.py);
+    # native: each numeric library's own choice for this CPU.
+    numerics: Literal["pinned", "native"] = "pinned"
 
 
 # Groups whose schema module does not follow `audioprobe.<group>.params`.
@@ -135,7 +138,7 @@ def validate_group(raw: Any, group: str, source: str = "params.yaml") -> Any:
 def validate(raw: Any, source: str = "params.yaml") -> dict[str, Any]:
     """Validate every group of a parsed params mapping; return {group: validated value}."""
     _check_top_level(raw, source)
-    out: dict[str, Any] = {"seed": validate_group(raw, "seed", source)}
+    out: dict[str, Any] = {key: validate_group(raw, key, source) for key in sorted(_ROOT_KEYS)}
     for group in known_groups():
         out[group] = validate_group(raw, group, source)
     return out

@@ -10,6 +10,7 @@ from pathlib import Path
 from audioprobe.errors import DataError
 
 SOURCE_FILE = "source.json"
+MANIFEST_FILE = "manifest.tsv"  # a `path` source's files: relative path, size, sha256
 DATASETS = ("speech_commands", "librispeech", "esc50", "musan", "reasonaqa")
 # Suffixes that mark a file as audio whatever its case, so an `.WAV` or a stray `.mp3`
 # inside a layout is reported instead of silently left out.
@@ -67,15 +68,38 @@ def read_source(raw_dir: str | Path) -> dict:
     return json.loads(f.read_text())
 
 
-def dataset_root(raw_dir: str | Path) -> Path:
+def dataset_root(raw_dir: str | Path, params_file: str | Path = "params.yaml") -> Path:
     """Return the folder holding the official layout for this download output.
 
-    embedded/url: a folder inside raw_dir; path: the user's local copy, read in place.
+    embedded/url: a folder inside raw_dir. path: the user's local copy, read in place, found
+    through `data.<dataset>.path` in `params_file` (the download output records no host
+    path); every file of its manifest must still be there with its size, or the copy is not
+    the one the download stage checked.
     """
     raw_dir = Path(raw_dir)
     rec = read_source(raw_dir)
-    root = Path(rec["root"])
-    root = root if root.is_absolute() else raw_dir / root
+    if rec["source"] == "path":
+        return _local_copy(raw_dir, rec["dataset"], Path(params_file))
+    root = raw_dir / rec["root"]
     if not root.is_dir():
         raise DataError(f"{raw_dir}/{SOURCE_FILE}: dataset root {root} does not exist")
+    return root
+
+
+def _local_copy(raw_dir: Path, name: str, params_file: Path) -> Path:
+    from audioprobe import params
+
+    root = Path(params.load_group(f"data.{name}", params_file).path).expanduser()
+    redo = f"run `dvc repro download@{name}` to check the copy data.{name}.path names"
+    if not root.is_dir():
+        raise DataError(f"{params_file}: data.{name}.path {root} is not a folder; {redo}")
+    changed = []
+    for line in (raw_dir / MANIFEST_FILE).read_text().splitlines():
+        rel, size, _ = line.split("\t")
+        f = root / rel
+        if not f.is_file() or f.stat().st_size != int(size):
+            changed.append(rel)
+    if changed:
+        raise DataError(f"{root}: {len(changed)} file(s) missing or changed since download@{name} checked "
+                        f"this copy (first: {changed[0]}); {redo}")
     return root

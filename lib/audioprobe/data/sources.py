@@ -4,7 +4,8 @@
 - path: the user's local copy is read in place; `<out>/manifest.tsv` lists every file
   (relative path, size, sha256) so a changed file changes this stage's output and
   reruns what depends on it, without copying gigabytes into the DVC cache. (dvc.yaml
-  lists the copy itself as a dependency, so `dvc status` notices an edit.)
+  lists the copy itself as a dependency, so `dvc status` notices an edit.) The copy's
+  location is not recorded: readers take it from `data.<dataset>.path`.
 - url: the official archive is downloaded over https (progress bar), checked against
   the pinned `sha256` (refused without one unless `allow_unverified: true`), and
   extracted into `<out>`.
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import sys
 import tarfile
@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from audioprobe.data import esc50, librispeech, musan, reasonaqa, speech_commands
 from audioprobe.data.checks import check_dataset
-from audioprobe.data.layout import SOURCE_FILE, DataProblems, Problem
+from audioprobe.data.layout import MANIFEST_FILE, SOURCE_FILE, DataProblems, Problem
 from audioprobe.errors import DataError
 from audioprobe.provenance import sha256_file, sha256_tree
 
@@ -77,13 +77,12 @@ def write_path(name: str, cfg, out: Path) -> dict:
         raise DataError(f"params.yaml: data.{name}.path {cfg.path!r} is not a folder; "
                         f"point it at a local copy in the official layout")
     lines = manifest_lines(root)
-    (out / "manifest.tsv").write_text("".join(ln + "\n" for ln in lines))
+    (out / MANIFEST_FILE).write_text("".join(ln + "\n" for ln in lines))
     digest = hashlib.sha256("".join(ln + "\n" for ln in lines).encode()).hexdigest()
-    # A relative path (e.g. data/local/<dataset>) stays relative to the output folder, so
-    # no absolute path of this machine lands in a DVC output; `out` is a temp sibling of
-    # the final folder, so the relative path holds for both.
-    rel = root.resolve() if root.is_absolute() else Path(os.path.relpath(root.resolve(), out.resolve()))
-    return {"source": "path", "root": rel.as_posix(), "sha256": digest}
+    # Content decides, not where the copy lives: no path is recorded, so the same copy at
+    # another place (or on another machine) gives the same bytes and reruns nothing
+    # downstream. Readers find the copy through data.<name>.path (layout.dataset_root).
+    return {"source": "path", "dataset": name, "sha256": digest}
 
 
 def download(url: str, dest: Path) -> None:

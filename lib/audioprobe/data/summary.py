@@ -41,9 +41,9 @@ def _groups(name: str, root: Path) -> tuple[dict[str, int], list[Path]]:
     raise ValueError(name)
 
 
-def summarise(name: str, raw_dir: Path) -> tuple[dict, np.ndarray]:
+def summarise(name: str, raw_dir: Path, params_file: Path = Path("params.yaml")) -> tuple[dict, np.ndarray]:
     """Return (flat metrics for `name`, per-file durations in seconds)."""
-    root = dataset_root(raw_dir)
+    root = dataset_root(raw_dir, params_file)
     src = read_source(raw_dir)
     counts, files = _groups(name, root)
     infos = [sf.info(str(f)) for f in files]

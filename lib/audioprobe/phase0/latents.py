@@ -407,7 +407,7 @@ SHARD_WAIT_S = 7 * 24 * 3600.0  # how long a rank may wait for slower shards
 
 
 def encode_stage(stage: str, cfg, enc_cfg, param: str, raw: Path, out_dir: Path, stats: Path,
-                 resume: bool = True) -> None:
+                 resume: bool = True, params_file: Path = Path("params.yaml")) -> None:
     """Run one latents stage: encode phase0's utterances with `enc_cfg` into out_dir and write `stats`.
 
     Shared by `latents` (phase0.encoder) and `tier1_latents@<enc>` (phase0.tier1.<enc>):
@@ -421,7 +421,7 @@ def encode_stage(stage: str, cfg, enc_cfg, param: str, raw: Path, out_dir: Path,
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a random init is announced once, below
             encoder = build_encoder(enc_cfg, device=d.device, param=param)
-        root = dataset_root(raw)
+        root = dataset_root(raw, params_file)
         source = read_source(raw)
         if encoder.is_random and d.is_main:
             print(f"WARNING: encoder {encoder.provenance['name']} has RANDOM weights ({param}.weights: "

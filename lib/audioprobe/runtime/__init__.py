@@ -1,0 +1,1 @@
+"""What every stage process runs on: the pinned numeric environment."""
