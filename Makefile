@@ -73,6 +73,15 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 
 venv: $(VENV)/.installed
 
+# `make venv PY=python3.12` over a venv of another Python rebuilds it, fresh stamp or not.
+ifeq ($(origin PY),command line)
+ifneq ($(shell PATH='$(SYS_PATH)' $(PY) -c '$(PY_MINOR)' 2>/dev/null),$(shell $(BIN)/python -c '$(PY_MINOR)' 2>/dev/null))
+$(VENV)/.installed: .FORCE
+endif
+endif
+.PHONY: .FORCE
+.FORCE:
+
 # `pip check` must be clean apart from the two --no-deps packages above.
 pip-check: venv
 	@$(BIN)/pip check | grep -vE '^(moshi|msclap) ' || true

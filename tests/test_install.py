@@ -260,3 +260,16 @@ def test_torch_with_its_dependencies_skips_the_no_deps_check(tmp_path):
     out = _make(work, "venv", "TORCH_PIP_ARGS=")
     assert out.returncode == 0, out.stderr
     assert pip_log.read_text().splitlines()[0] == "install -q --retries 2 torch==2.13.0"
+
+
+@needs_make
+def test_PY_of_another_python_rebuilds_an_up_to_date_venv(tmp_path):
+    work = _checkout(tmp_path)
+    _fake_venv(work, tmp_path, torch_loads=True)
+    (work / ".venv" / ".installed").touch()
+    me = f"{sys.version_info.major}.{sys.version_info.minor}"
+    other = "3.13" if me == "3.12" else "3.12"
+    _fake_python(work / "bin", f"python{other}", other)
+    assert _make(work, "-q", "venv").returncode == 0  # `make -q`: 0 = up to date
+    assert _make(work, "-q", "venv", f"PY=python{me}").returncode == 0
+    assert _make(work, "-q", "venv", f"PY=python{other}").returncode == 1
