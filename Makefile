@@ -2,9 +2,9 @@
 SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
-# Interpreters are looked up on the PATH make started with: the venv's own python3.x, first
-# on PATH below, must never be the one that builds the venv.
-SYS_PATH := $(PATH)
+# Interpreters are looked up on the PATH make started with, less the venv (a sub-make inherits
+# it first on PATH): the venv's own python3.x must never be the one that builds the venv.
+SYS_PATH := $(subst $(abspath $(VENV))/bin:,,$(PATH))
 # Python 3.11-3.13 are supported. 3.11 comes first: it is the reference platform whose
 # committed outputs `dvc repro` reproduces byte for byte. A candidate counts only if it runs
 # (a pyenv shim for a version not selected exists but fails). `make venv PY=python3.12` overrides.
