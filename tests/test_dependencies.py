@@ -8,6 +8,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from packaging.markers import Marker
+
 REPO = Path(__file__).resolve().parents[1]
 # Installed with --no-deps on purpose (Makefile: NO_DEPS): their declared pins cannot
 # co-install with torch>=2.10 / transformers 5 / numpy 2, and both work with this stack.
@@ -15,10 +17,11 @@ NO_DEPS = {"moshi", "msclap"}
 
 
 def _lock() -> dict[str, str]:
+    """Pins that apply to this interpreter (the lock covers Python 3.11-3.13 with markers)."""
     pins = {}
     for line in (REPO / "requirements.lock").read_text().splitlines():
-        m = re.match(r"^([A-Za-z0-9_.\-]+)==([^\s;]+)", line)
-        if m:
+        m = re.match(r"^([A-Za-z0-9_.\-]+)==([^\s;]+)\s*(?:;(.*))?$", line)
+        if m and (not m.group(3) or Marker(m.group(3)).evaluate()):
             pins[m.group(1).lower().replace("_", "-").replace(".", "-")] = m.group(2)
     return pins
 

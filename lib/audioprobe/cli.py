@@ -31,7 +31,7 @@ LANES = {"data": "data_report", "kws": "kws_analyze", "phase0": "phase0_report",
          "detect": "detect_eval", "reason": "reason_eval"}
 Lane = Enum("Lane", {name: name for name in LANES if name != "data"}, type=str)
 LaneOrAll = Enum("LaneOrAll", {"all": "all", **{name: name for name in LANES}}, type=str)
-BENCHES = ("cfc", "encoders", "phase0", "detect", "reason", "dist", "noop")
+BENCHES = ("cfc", "encoders", "phase0", "detect", "reason", "dist", "noop", "numerics")
 Bench = Enum("Bench", {name: name for name in BENCHES}, type=str)
 
 
