@@ -1,4 +1,4 @@
-# Set-up and entry points. `make repro` and `make test` are the two README commands.
+# Set-up and entry points: `make repro`, `make test` (fast tier) and `make test-all` (what CI runs).
 SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
@@ -51,7 +51,7 @@ TORCH_NO_DEPS_HINT := pip found no CPU build of torch $(TORCH_VERSION) for this 
 # real runtime needs are in pyproject's `phase0` / `reason` extras, so requirements.lock pins them.
 NO_DEPS := moshi==0.2.13 msclap==1.3.4
 
-.PHONY: venv repro test lock pip-check clean-venv
+.PHONY: venv repro test test-all lock pip-check clean-venv
 
 # The venv stamp depends on the lock: editing it reinstalls. A venv of another Python (PY
 # changed) is rebuilt from scratch, not patched over.
@@ -90,7 +90,13 @@ pip-check: venv
 repro: venv
 	$(BIN)/dvc repro
 
+# Two tiers. `make test`, for every change: unit tests and the small end-to-end tests (tests
+# marked `slow` left out). `make test-all`, what CI runs: everything, including each lane's
+# dvc end-to-end runs, the multi-process agreement tests and the fresh clone's cold `dvc repro`.
 test: venv
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow"
+
+test-all: venv
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 # Regenerate requirements.lock from pyproject.toml (every extra, dev tools included): one

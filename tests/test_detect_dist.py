@@ -102,6 +102,7 @@ def one(work) -> Path:
     return work / "one"
 
 
+@pytest.mark.slow
 def test_one_and_two_processes_train_the_same_adapter(work, one):
     from safetensors.torch import load_file
 

@@ -59,14 +59,10 @@ def _check(root, synthetic: bool) -> dict:
     return metrics
 
 
-def _single_thread(repo) -> None:
-    # BLAS/OpenMP worker threads only add contention on a shared box, and a multi-threaded
-    # parent is what the embedded synthesizer's fork()ed eSpeak workers can inherit a held lock from.
 
-
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_detect_lane_on_a_tiny_embedded_override(temp_repo):
-    _single_thread(temp_repo)
     temp_repo.set_params({**TINY_DATA, **TINY_DETECT})
     temp_repo.commit("tiny")
     temp_repo.run("dvc", "repro", "detect_eval")
@@ -86,9 +82,9 @@ def test_detect_lane_on_a_tiny_embedded_override(temp_repo):
     assert (temp_repo.root / "metrics/detect.json").read_text() == before
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_detect_lane_on_the_real_fixtures(temp_repo, fixtures_dir):
-    _single_thread(temp_repo)
     for sub in ("speech_commands", "LibriSpeech", "ESC-50"):
         if not (fixtures_dir / sub).is_dir():
             pytest.skip(f"fixture folder {sub} missing")

@@ -33,6 +33,7 @@ def ran(stdout: str) -> set[str]:
     return {line.split("'")[1] for line in stdout.splitlines() if line.startswith("Running stage")}
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_audio_llm_stages_on_a_tiny_override(temp_repo):
     root = temp_repo.root

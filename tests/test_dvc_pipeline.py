@@ -26,6 +26,7 @@ def _flat_values(obj):
         yield obj
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_data_lane_fresh_clone_noop_metrics_plots(temp_repo):
     repo = temp_repo
@@ -95,6 +96,7 @@ def _ran(stdout: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", stdout))
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_whole_pipeline_fresh_clone_then_new_seed(temp_repo):
     """Fresh clone: `dvc repro` runs every stage offline, a second is a no-op, and

@@ -174,6 +174,7 @@ def test_failure_line_names_the_root_cause_not_its_echoes():
 # ---- real processes -------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_one_and_two_processes_train_the_same(tmp_path):
     # Augmentation on: it is drawn over the whole global batch, then sharded (training.py).
     override = {"augment": {"enabled": True, "max_shift": 2}}
@@ -287,6 +288,7 @@ def test_kws_trains_on_cuda_with_bf16_autocast(tmp_path):
     assert rec["device"].startswith("cuda") and 0.0 <= rec["test_acc"] <= 1.0
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_dvc_exp_run_with_nproc_2_trains_under_torchrun(temp_repo):
     """`dvc exp run -S kws.train.nproc=2` is all a user types (tiny embedded corpus)."""

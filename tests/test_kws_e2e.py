@@ -55,6 +55,7 @@ def _check_common(repo, m: dict, n_classes: int, source: str) -> None:
     assert not list((repo.root / "plots/kws").glob("*.png"))
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_kws_lane_embedded_then_new_seed(temp_repo):
     repo = temp_repo
@@ -85,6 +86,7 @@ def test_kws_lane_embedded_then_new_seed(temp_repo):
     assert m2["kws.data.speech_commands"] == m1["kws.data.speech_commands"]
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_kws_lane_on_real_fixtures(temp_repo, fixtures_dir):
     repo = temp_repo

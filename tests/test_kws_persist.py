@@ -1,4 +1,5 @@
-"""A failing kws_analyze leaves the last good metrics and plot files byte for byte (issue 8)."""
+"""kws_train + kws_analyze as stage processes: a failing analyze leaves the last good metrics and
+plot files byte for byte, and every stage process runs pinned over a hostile environment."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import sys
 
 import yaml
 
-from conftest import REPO, deep_update
+from audioprobe.runtime import numerics
+from conftest import HOSTILE_NUMERICS, REPO, deep_update, stage_env
 
 
 def _stage(*args, check=True):
-    return subprocess.run([sys.executable, "-m", *args], cwd=REPO, check=check, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", *args], cwd=REPO, check=check, capture_output=True, text=True,
+                          env=stage_env(HOSTILE_NUMERICS))
 
 
 def _snapshot(*folders):
@@ -50,6 +53,11 @@ def test_failed_analyze_keeps_last_good_outputs(fixtures_dir, tmp_path):
     assert len(m) <= 24 and all(k.startswith("kws.") for k in m)
     good = _snapshot(plots) | {metrics: metrics.read_bytes()}
     assert len(good) >= 11
+    # The stage pinned its own numeric environment over the hostile one it was started with, and
+    # says so in provenance (the kernel ISA torch dispatched to, read in the stage process).
+    ran_with = json.loads((plots / "provenance.json").read_text())["numerics"]
+    if numerics.cpu_supports_reference()[0]:
+        assert ran_with == {"mode": "pinned", **numerics.PINNED_ENV, "torch_cpu_capability": "AVX2"}
 
     (runs / "lif-0/model.safetensors").write_bytes(b"not a checkpoint")  # corrupt one run folder
     bad = _stage(*analyze, check=False)

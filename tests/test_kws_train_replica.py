@@ -28,6 +28,7 @@ def _files(folder) -> dict:
     return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("parallel", [2, 1])
 def test_replica_trains_both_conditions_exactly_as_single_runs(tmp_path, parallel):
     both = _stage(tmp_path, "--runs", str(tmp_path / "runs"), "--curves", str(tmp_path / "curves"),

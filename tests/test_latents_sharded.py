@@ -108,6 +108,7 @@ def test_merged_shards_equal_one_process(raw, tmp_path, world):
     assert sorted(p.name for p in (tmp_path / "many").iterdir()) == ["latents.zarr", "latents_index.parquet"]
 
 
+@pytest.mark.slow
 def test_torchrun_two_ranks_crash_then_resume_equal_one_process(raw, tmp_path):
     one = _run_stage(raw, tmp_path / "one", 1)
     assert one.returncode == 0, one.stderr

@@ -21,9 +21,6 @@ TINY = {
 }
 
 
-def _single_thread(repo) -> None:
-    # k-means' OpenMP threads crawl when the test box is oversubscribed; one is plenty here.
-
 
 def _check_outputs(root) -> tuple[dict, dict, str]:
     """Check the lane's outputs; return (headline metrics, summary.json, report text)."""
@@ -66,7 +63,6 @@ def _check_outputs(root) -> tuple[dict, dict, str]:
 
 @pytest.mark.e2e
 def test_phase0_on_the_embedded_corpus_with_mel(temp_repo):
-    _single_thread(temp_repo)
     temp_repo.set_params({**TINY, "data": {"librispeech": {"embedded": {"speakers": 12, "utterances": 3}}}})
     temp_repo.commit("tiny")
     temp_repo.run("dvc", "repro", "phase0_report")
@@ -92,9 +88,9 @@ def test_phase0_on_the_embedded_corpus_with_mel(temp_repo):
     assert "Running stage 'phase0_report'" in out and "Running stage 'phase0_metrics'" not in out
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_phase0_with_a_random_tiny_mimi_warns_and_records_random_init(temp_repo):
-    _single_thread(temp_repo)
     temp_repo.set_params({
         **TINY,
         "data": {"librispeech": {"embedded": {"speakers": 12, "utterances": 3}}},
@@ -109,9 +105,9 @@ def test_phase0_with_a_random_tiny_mimi_warns_and_records_random_init(temp_repo)
     assert "RANDOM weights" in proc.stderr + proc.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_phase0_on_real_librispeech_fixtures(temp_repo, fixtures_dir):
-    _single_thread(temp_repo)
     temp_repo.set_params({
         **TINY,
         "data": {"librispeech": {"source": "path", "path": str(fixtures_dir / "LibriSpeech")}},

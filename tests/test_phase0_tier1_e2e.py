@@ -20,6 +20,7 @@ TINY = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_tier1_models_injection_and_comparison(temp_repo):
     temp_repo.set_params(TINY)

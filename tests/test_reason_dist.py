@@ -76,6 +76,7 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow
 def test_sharded_encode_fails_cleanly_resumes_and_writes_the_one_process_bytes(work):
     out = work / "sharded" / ENCODER
     args = ["stages.reason_encode", "--encoder", ENCODER, "--raw", "raw", "--out", str(out), "--partial", "partial"]
@@ -124,6 +125,7 @@ def _train(work: Path, nproc: int, name: str, env: dict | None = None) -> subpro
                 nproc=nproc, env=env)
 
 
+@pytest.mark.slow
 def test_one_and_two_processes_train_the_same_mapper(work):
     from safetensors.torch import load_file
 

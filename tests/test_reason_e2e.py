@@ -23,8 +23,6 @@ TINY = {
 ARMS = ["mel", "blind", "shuffled_mel"]
 
 
-def _single_thread(repo) -> None:
-
 
 def _check(root, synthetic: bool) -> dict:
     metrics = json.loads((root / "metrics/reason.json").read_text())
@@ -55,9 +53,9 @@ def _check(root, synthetic: bool) -> dict:
     return metrics
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_reason_lane_on_the_embedded_corpus(temp_repo):
-    _single_thread(temp_repo)
     temp_repo.set_params({**TINY, "data": {"reasonaqa": {"embedded": {"rows": 120, "clips": 24}}}})
     temp_repo.commit("tiny")
     temp_repo.run("dvc", "repro", "reason_eval")
@@ -112,9 +110,9 @@ def _clotho_reasonaqa(fixtures, dest) -> None:
         (dest / f"{split}.json").write_text(json.dumps(rows, indent=1))
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_reason_lane_on_real_clotho_clips(temp_repo, fixtures_dir, tmp_path):
-    _single_thread(temp_repo)
     raqa = tmp_path / "ReasonAQA"
     _clotho_reasonaqa(fixtures_dir, raqa)
     temp_repo.set_params({**TINY, "reason": {**TINY["reason"], "encode": {"device": "cpu", "max_seconds": 4.0}},

@@ -33,6 +33,7 @@ def _exp_rows(repo: TempRepo) -> list[dict]:
     return rows
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_queue_runs_two_seeds_side_by_side_and_exp_show_lists_both(temp_repo):
     repo = temp_repo
@@ -61,6 +62,7 @@ def test_queue_runs_two_seeds_side_by_side_and_exp_show_lists_both(temp_repo):
     repo.run("dvc", "queue", "stop")
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_remote_push_then_pull_in_another_clone_has_nothing_to_rerun(temp_repo, tmp_path):
     repo = temp_repo

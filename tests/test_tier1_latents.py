@@ -49,6 +49,7 @@ def _run(raw: Path, tmp: Path, encoder: str, tier1: str = "{}", **env_extra: str
     )
 
 
+@pytest.mark.slow
 def test_three_representations_share_utterances_and_the_common_rate(raw, tmp_path):
     expect = {"mel": (50.0, 320, 80, 16000, False), "mimi": (12.5, 1920, 32, 24000, True),
               "encodec": (75.0, 320, 32, 24000, True)}
@@ -88,6 +89,7 @@ def test_missing_encodec_weights_stop_with_one_line_and_no_output(raw, tmp_path)
     assert not (tmp_path / "encodec").exists() and not (tmp_path / "latents_encodec.json").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_dvc_repro_tier1_latents_one_and_two_processes_agree(temp_repo):
     """`dvc repro tier1_latents` (foreach over phase0.tier1.encoders), then nproc 2: the same outputs.

@@ -48,9 +48,14 @@ class TrainingLog:
         self._live.make_summary()
 
     def close(self) -> None:
-        """Flush the summary; safe to call twice."""
+        """Flush the summary; safe to call twice.
+
+        Not dvclive's `end()`: inside `dvc exp run` that stages the run folder in git, and two
+        runs training side by side (kws_train) then wrote .git/index at once and one failed on
+        dulwich's index lock. Every file is already written by `make_summary`; git is DVC's.
+        """
         if self._live is not None:
-            self._live.end()
+            self._live.make_summary()
             self._live = None
 
     def __enter__(self) -> TrainingLog:
