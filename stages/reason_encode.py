@@ -41,10 +41,10 @@ def main(
     partial = partial / encoder
     # A dead rank fails its peers at once; the long timeout only lets ranks wait for slower shards.
     with dist.session(cfg.device, "reason.encode.device", timeout_s=7 * 24 * 3600.0) as d:
-        _encode(d, encoder, cfg, cfgs, raw, out, partial)
+        _encode(d, encoder, cfg, cfgs, raw, out, partial, params_file)
 
 
-def _encode(d: dist.Dist, encoder: str, cfg, cfgs, raw: Path, out: Path, partial: Path) -> None:
+def _encode(d: dist.Dist, encoder: str, cfg, cfgs, raw: Path, out: Path, partial: Path, params_file: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a random init is announced once, below
         enc = build_reason_encoder(encoder, cfgs, d.device)  # weights first: fail before reading audio

@@ -48,7 +48,7 @@ def main(
         raise ParamsError(f"params.yaml: reason.train.arms has no arm {arm!r}")
     torch.set_num_threads(cfg.threads)
     with dist.session(cfg.device, "reason.train.device") as d:
-        _train_and_write(d, cfg, arm, raw, features, lm_dir, lm_name, out, live, seed)
+        _train_and_write(d, cfg, arm, raw, features, lm_dir, lm_name, out, live, seed, params_file)
 
 
 @contextlib.contextmanager
@@ -61,7 +61,7 @@ def _outputs(d: dist.Dist, out: Path, live: Path):
         yield tmp, tmp_live, curves
 
 
-def _train_and_write(d: dist.Dist, cfg, arm, raw, features, lm_dir, lm_name, out, live, seed) -> None:
+def _train_and_write(d: dist.Dist, cfg, arm, raw, features, lm_dir, lm_name, out, live, seed, params_file) -> None:
     device = d.device
     model, tok = lmlib.load_frozen_lm(lmlib.resolve_lm(lm_name, lm_dir))
     model.to(device)
