@@ -28,6 +28,7 @@ from audioprobe.audio.io import AudioError, write_audio
 from audioprobe.data import librispeech, speech_commands
 from audioprobe.data.checks import RULES, check_dataset
 from audioprobe.data.layout import DataProblems
+from audioprobe.data.sources import manifest_lines
 from audioprobe.data.params import Esc50, SpeechCommands
 from audioprobe.data.sources import materialise
 from audioprobe.errors import DataError, ParamsError
@@ -333,10 +334,13 @@ def test_kws_features_stage_meeting_bad_audio_prints_one_line(fixtures_dir, tmp_
     bad = root / "yes" / "aaaa0001_nohash_0.wav"
     write_audio(bad, _noise(8000), 8000)
     raw = tmp_path / "raw"
-    raw.mkdir()
-    (raw / "source.json").write_text(f'{{"source": "path", "root": "{root}", "sha256": "x"}}\n')
+    raw.mkdir()  # what download@speech_commands would write for this copy had it not refused the file
+    (raw / "source.json").write_text('{"source": "path", "dataset": "speech_commands", "sha256": "x"}\n')
+    (raw / "manifest.tsv").write_text("".join(ln + "\n" for ln in manifest_lines(root)))
+    pfile = _params_file(tmp_path, "speech_commands", source="path", path=str(root))
     proc = subprocess.run([sys.executable, "-m", "stages.kws_features", "--raw", str(raw), "--out",
-                           str(tmp_path / "feat")], cwd=REPO, capture_output=True, text=True, timeout=300)
+                           str(tmp_path / "feat"), "--params", str(pfile)], cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     err = [ln for ln in proc.stderr.splitlines() if ln.startswith("error: ")]
     assert len(err) == 1 and str(bad) in err[0] and "8000 Hz" in err[0]
