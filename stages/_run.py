@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from audioprobe.errors import AudioprobeError
+from audioprobe.runtime.errors import AudioprobeError
 
 
 def run(app: typer.Typer) -> None:

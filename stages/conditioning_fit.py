@@ -18,9 +18,9 @@ import typer
 import zarr
 from safetensors.numpy import save_file
 
-from audioprobe import params
-from audioprobe.atomic import atomic_dir, write_json
-from audioprobe.errors import DataError
+from audioprobe.runtime import params
+from audioprobe.runtime.atomic import atomic_dir, write_json
+from audioprobe.runtime.errors import DataError
 from audioprobe.phase0.conditioning import FitSettings, fit_and_assign, n_clusters
 from audioprobe.phase0.frames import first_target, split_rows
 from audioprobe.phase0.target import fit_delta_norm

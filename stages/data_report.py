@@ -11,11 +11,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import polars as pl  # noqa: E402
 import typer  # noqa: E402
 
-from audioprobe import params  # noqa: E402
-from audioprobe.atomic import atomic_file, write_json  # noqa: E402
+from audioprobe.runtime import params  # noqa: E402
+from audioprobe.runtime.atomic import atomic_file, write_json  # noqa: E402
 from audioprobe.data.layout import DATASETS  # noqa: E402
 from audioprobe.data.summary import headline_values, summarise  # noqa: E402
-from audioprobe.headline import SYNTHETIC_BANNER  # noqa: E402
+from audioprobe.runtime.headline import SYNTHETIC_BANNER  # noqa: E402
 from stages._run import run  # noqa: E402
 
 app = typer.Typer(add_completion=False)

@@ -7,8 +7,8 @@ from pathlib import Path
 import polars as pl
 import typer
 
-from audioprobe import params
-from audioprobe.atomic import atomic_dir, write_csv, write_json
+from audioprobe.runtime import params
+from audioprobe.runtime.atomic import atomic_dir, write_csv, write_json
 from audioprobe.detect.latency import summary
 from audioprobe.detect.vad import BASELINES, make, score_clips
 from stages._run import run

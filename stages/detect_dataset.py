@@ -6,11 +6,11 @@ from pathlib import Path
 
 import typer
 
-from audioprobe import params
-from audioprobe.atomic import atomic_dir, write_csv, write_json
+from audioprobe.runtime import params
+from audioprobe.runtime.atomic import atomic_dir, write_csv, write_json
 from audioprobe.data.layout import dataset_root, read_source
 from audioprobe.detect.clips import build, candidate_counts
-from audioprobe.digest import write_digest
+from audioprobe.runtime.digest import write_digest
 from stages._run import run
 
 app = typer.Typer(add_completion=False)

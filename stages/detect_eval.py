@@ -9,8 +9,8 @@ import numpy as np
 import polars as pl
 import typer
 
-from audioprobe import headline, params
-from audioprobe.atomic import write_json
+from audioprobe.runtime import headline, params
+from audioprobe.runtime.atomic import write_json
 from audioprobe.detect import figures
 from audioprobe.detect.report import headline_values, latency_rows, write_table
 from audioprobe.detect.evaluate import evaluate_system, load_system

@@ -1,6 +1,6 @@
 """detect_finetune: LoRA on the A/B answer token (train split), best-by-dev-loss adapter and its curves.
 
-Runs as one process or as N torchrun workers (`python -m audioprobe.launch --nproc N -m
+Runs as one process or as N torchrun workers (`python -m audioprobe.parallel.launch --nproc N -m
 stages.detect_finetune`, params detect.llm.finetune.nproc): every rank trains its rows of
 each batch, only rank 0 writes the outputs.
 """
@@ -14,15 +14,17 @@ from pathlib import Path
 import torch
 import typer
 
-from audioprobe import dist, params
-from audioprobe.atomic import atomic_dir, write_json
-from audioprobe.errors import ParamsError
+from audioprobe.parallel import dist
+
+from audioprobe.runtime import params
+from audioprobe.runtime.atomic import atomic_dir, write_json
+from audioprobe.runtime.errors import ParamsError
 from audioprobe.detect.llm.clips import read_table
 from audioprobe.detect.llm.finetune import lora_model, save_adapter, train
 from audioprobe.detect.llm.model import EMBEDDED_ID, load_base, read_base
 from audioprobe.detect.llm.prompt import Prompt, encode_prompt
 from audioprobe.detect.llm.systems import banner_lines, load_clips, subset
-from audioprobe.live import TrainingLog
+from audioprobe.runtime.live import TrainingLog
 from stages._run import run
 
 app = typer.Typer(add_completion=False)

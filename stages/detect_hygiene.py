@@ -8,8 +8,8 @@ from pathlib import Path
 import polars as pl
 import typer
 
-from audioprobe import params
-from audioprobe.atomic import atomic_dir, write_csv
+from audioprobe.runtime import params
+from audioprobe.runtime.atomic import atomic_dir, write_csv
 from audioprobe.detect.hygiene import counts, drops, measure, rebalance
 from audioprobe.detect.splits import SPLITS, split_counts
 from stages._run import run

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from audioprobe import params
-from audioprobe.atomic import atomic_dir
+from audioprobe.runtime import params
+from audioprobe.runtime.atomic import atomic_dir
 from audioprobe.detect.llm.base import write_base
 from stages._run import run
 

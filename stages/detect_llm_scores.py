@@ -10,8 +10,8 @@ import polars as pl
 import torch
 import typer
 
-from audioprobe import params
-from audioprobe.atomic import atomic_dir, write_csv, write_json
+from audioprobe.runtime import params
+from audioprobe.runtime.atomic import atomic_dir, write_csv, write_json
 from audioprobe.detect.llm.clips import read_table
 from audioprobe.detect.llm.prompt import Prompt, encode_prompt
 from audioprobe.detect.llm.scoring import Timings, score

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 import typer
 
-from audioprobe import params
-from audioprobe.atomic import write_csv, write_json
+from audioprobe.runtime import params
+from audioprobe.runtime.atomic import write_csv, write_json
 from audioprobe.detect.llm.clips import conditions, read_table, speech_targets
 from audioprobe.detect.llm.opro import SEED_PROMPTS, EditOptimizer, LlmOptimizer, history_rows, search
 from audioprobe.detect.llm.prompt import Prompt, encode_prompt

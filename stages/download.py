@@ -14,8 +14,8 @@ from pathlib import Path
 
 import typer
 
-from audioprobe import params
-from audioprobe.atomic import atomic_dir
+from audioprobe.runtime import params
+from audioprobe.runtime.atomic import atomic_dir
 from audioprobe.data.layout import DATASETS
 from audioprobe.data.sources import materialise
 from stages._run import run

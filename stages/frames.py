@@ -9,9 +9,9 @@ import polars as pl
 import typer
 import zarr
 
-from audioprobe import params
-from audioprobe.atomic import atomic_file, write_json
-from audioprobe.errors import DataError
+from audioprobe.runtime import params
+from audioprobe.runtime.atomic import atomic_file, write_json
+from audioprobe.runtime.errors import DataError
 from audioprobe.phase0.frames import SPLITS, build_frames, first_target
 from audioprobe.phase0.speaker_split import read_split
 from audioprobe.phase0.summary import latents_provenance

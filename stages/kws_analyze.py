@@ -8,10 +8,10 @@ from pathlib import Path
 
 import typer
 
-from audioprobe import params
-from audioprobe.atomic import write_csv
-from audioprobe.errors import DataError
-from audioprobe.headline import SYNTHETIC_BANNER, write_headline
+from audioprobe.runtime import params
+from audioprobe.runtime.atomic import write_csv
+from audioprobe.runtime.errors import DataError
+from audioprobe.runtime.headline import SYNTHETIC_BANNER, write_headline
 from audioprobe.kws.features import load_feature_cache
 from audioprobe.kws.fire_stats import layer_stats, model_fire_counts, threshold_stats
 from audioprobe.kws.net import CONDITIONS, build_kws_net

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from audioprobe import params
-from audioprobe.atomic import atomic_dir
+from audioprobe.runtime import params
+from audioprobe.runtime.atomic import atomic_dir
 from audioprobe.data.layout import dataset_root, read_source
 from audioprobe.data.speech_commands import list_clips
 from audioprobe.kws.features import write_feature_cache

@@ -3,7 +3,7 @@
 dvc.yaml runs one stage per replica (`kws_train@<replica>`): both conditions (base, lif)
 train as separate processes, `kws.train.parallel` of them at a time (2: side by side, one
 core each), and the stage replaces its outputs only when every run succeeded. Each run is
-`python -m audioprobe.launch --nproc N -m stages.kws_train --condition C ...` (params
+`python -m audioprobe.parallel.launch --nproc N -m stages.kws_train --condition C ...` (params
 kws.train.nproc): one process, or N torchrun workers that each train their share of every
 global batch, with only rank 0 writing. `--condition` runs that one run in this process;
 this is also how a multi-node torchrun job trains a run (see the README's "Scaling up").
@@ -19,16 +19,18 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from audioprobe import params, procs
-from audioprobe.atomic import atomic_dir, write_csv
-from audioprobe.errors import AudioprobeError, DataError, ParamsError
+from audioprobe.parallel import procs
+
+from audioprobe.runtime import params
+from audioprobe.runtime.atomic import atomic_dir, write_csv
+from audioprobe.runtime.errors import AudioprobeError, DataError, ParamsError
 from audioprobe.kws.features import load_feature_cache
 from audioprobe.kws.params import CONDITIONS
-from audioprobe.provenance import sha256_file
+from audioprobe.runtime.provenance import sha256_file
 from stages._run import run
 
 if TYPE_CHECKING:
-    from audioprobe.dist import Dist
+    from audioprobe.parallel.dist import Dist
 
 app = typer.Typer(add_completion=False)
 
@@ -108,7 +110,7 @@ def _train_replica(replica, seed, cfg, features, runs, curves, params_file, prog
 def _outputs(d: Dist, live: Path, out: Path):
     """Yield (curves temp folder, run temp folder) on rank 0, (None, None) on the others.
 
-    The temp folders replace `live` and `out` only when the run succeeded (audioprobe.atomic).
+    The temp folders replace `live` and `out` only when the run succeeded (audioprobe.runtime.atomic).
     """
     if not d.is_main:
         yield None, None
@@ -119,7 +121,7 @@ def _outputs(d: Dist, live: Path, out: Path):
 
 def _train_one(condition, replica, seed, cache, cfg, mcfg, out, live, progress) -> None:
     """Train one run in this process (or as this torchrun worker's share of it)."""
-    from audioprobe import dist
+    from audioprobe.parallel import dist
 
     procs.exit_on_sigterm()  # stopped by the replica's parent: clean up the temp folders
     splits = {s: cache.tensors(s) for s in ("train", "validation", "test")}
@@ -134,11 +136,11 @@ def _train_and_write(d, condition, replica, seed, cache, splits, cfg, mcfg, out,
     import torch
     from safetensors.torch import save_file
 
-    from audioprobe.dist import fault_point
+    from audioprobe.parallel.dist import fault_point
     from audioprobe.kws.augment import Augment
     from audioprobe.kws.net import build_kws_net, param_groups
     from audioprobe.kws.training import evaluate, make_deterministic, replica_seed, train
-    from audioprobe.live import TrainingLog
+    from audioprobe.runtime.live import TrainingLog
 
     device = d.device
     torch_seed = replica_seed(seed, replica)

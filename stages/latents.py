@@ -1,6 +1,6 @@
 """latents: encode every LibriSpeech utterance >= min_seconds into data/phase0/latents.zarr.
 
-Runs as one process, or sharded under torchrun (`python -m audioprobe.launch --nproc N
+Runs as one process, or sharded under torchrun (`python -m audioprobe.parallel.launch --nproc N
 -m stages.latents ...`, chosen by phase0.latents.nproc in dvc.yaml): each rank encodes a
 contiguous run of blocks, rank 0 merges (audioprobe.phase0.latents.write_latents).
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from audioprobe import params
+from audioprobe.runtime import params
 from audioprobe.phase0.latents import encode_stage
 from stages._run import run
 

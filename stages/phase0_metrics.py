@@ -19,9 +19,9 @@ import typer
 import zarr
 from safetensors.numpy import load_file, save_file
 
-from audioprobe import params
-from audioprobe.atomic import atomic_dir, atomic_file, write_json
-from audioprobe.errors import DataError
+from audioprobe.runtime import params
+from audioprobe.runtime.atomic import atomic_dir, atomic_file, write_json
+from audioprobe.runtime.errors import DataError
 from audioprobe.phase0.evaluate import Assignment, MetricSettings, evaluate_lag, split_data
 from audioprobe.phase0.summary import latents_provenance, scheme_rows, table_rows
 from stages._run import run

@@ -2,7 +2,7 @@
 
 Reads the committed tables of phase0_metrics (plots/phase0/*.csv, summary.json) and the
 per-cluster diagnostics; writes metrics/phase0.json (a handful of headline numbers via
-audioprobe.headline, provenance in plots/phase0/provenance.json), plots/phase0/
+audioprobe.runtime.headline, provenance in plots/phase0/provenance.json), plots/phase0/
 decision.csv (the decision matrix), report.txt (banners, matrix, templated verdict),
 confidence_curve.csv (the rows of the Vega confidence chart) and the PNGs vr_by_slice,
 cluster_sizes, cluster_variance, cluster_means_pca and speaker_vr (every title carries
@@ -18,10 +18,10 @@ import polars as pl
 import typer
 from safetensors.numpy import load_file
 
-from audioprobe import params
-from audioprobe.atomic import write_csv, write_text
-from audioprobe.errors import DataError, ParamsError
-from audioprobe.headline import write_headline
+from audioprobe.runtime import params
+from audioprobe.runtime.atomic import write_csv, write_text
+from audioprobe.runtime.errors import DataError, ParamsError
+from audioprobe.runtime.headline import write_headline
 from audioprobe.phase0 import report
 from audioprobe.phase0.decision import DecisionRule, decide, decision_rows
 from audioprobe.phase0.summary import (

@@ -1,6 +1,6 @@
 """reason_encode: every clip of the ReasonAQA splits through one encoder -> zarr + parquet index.
 
-Runs as one process or as N torchrun workers (`python -m audioprobe.launch --nproc N -m
+Runs as one process or as N torchrun workers (`python -m audioprobe.parallel.launch --nproc N -m
 stages.reason_encode ...`, params reason.encode.nproc): rank r encodes every N-th batch into
 its partial folder under --partial (kept after a failure: the next run resumes it), rank 0
 merges them into the store one process writes, then removes the partial folders.
@@ -15,10 +15,12 @@ from pathlib import Path
 
 import typer
 
-from audioprobe import dist, params
-from audioprobe.atomic import atomic_dir
+from audioprobe.parallel import dist
+
+from audioprobe.runtime import params
+from audioprobe.runtime.atomic import atomic_dir
 from audioprobe.data.layout import dataset_root, read_source
-from audioprobe.errors import DataError
+from audioprobe.runtime.errors import DataError
 from audioprobe.reason.features import build_reason_encoder, encode_clips, encode_shard, merge_shards, shard_dir
 from audioprobe.reason.rows import SPLITS, load_rows, split_clips
 from stages._run import run

@@ -9,10 +9,10 @@ import torch
 import typer
 from safetensors.torch import load_file
 
-from audioprobe import params
-from audioprobe.atomic import write_csv, write_text
+from audioprobe.runtime import params
+from audioprobe.runtime.atomic import write_csv, write_text
 from audioprobe.data.layout import dataset_root, read_source
-from audioprobe.headline import MAX_KEYS, banners, write_headline
+from audioprobe.runtime.headline import MAX_KEYS, banners, write_headline
 from audioprobe.reason import lm as lmlib
 from audioprobe.reason.evaluate import by_type, check_split, headline_values, paired, predict, score_rows
 from audioprobe.reason.features import read_features

@@ -7,8 +7,8 @@ from pathlib import Path
 import torch
 import typer
 
-from audioprobe import params
-from audioprobe.atomic import atomic_dir, write_json
+from audioprobe.runtime import params
+from audioprobe.runtime.atomic import atomic_dir, write_json
 from audioprobe.data.layout import dataset_root
 from audioprobe.reason import lm as lmlib
 from audioprobe.reason.rows import load_rows

@@ -1,6 +1,6 @@
 """reason_train: train one arm's mapper (encoder, blind or shuffled audio) on the frozen LM.
 
-Runs as one process or as N torchrun workers (`python -m audioprobe.launch --nproc N -m
+Runs as one process or as N torchrun workers (`python -m audioprobe.parallel.launch --nproc N -m
 stages.reason_train ...`, params reason.train.nproc): every rank trains its rows of each
 global batch, only rank 0 writes the outputs.
 """
@@ -14,13 +14,15 @@ from pathlib import Path
 import torch
 import typer
 
-from audioprobe import dist, params
-from audioprobe.atomic import atomic_dir, write_csv, write_json
-from audioprobe.errors import ParamsError
+from audioprobe.parallel import dist
+
+from audioprobe.runtime import params
+from audioprobe.runtime.atomic import atomic_dir, write_csv, write_json
+from audioprobe.runtime.errors import ParamsError
 from audioprobe.data.layout import dataset_root
 from audioprobe.reason import lm as lmlib
 from audioprobe.reason.features import read_features
-from audioprobe.live import TrainingLog
+from audioprobe.runtime.live import TrainingLog
 from audioprobe.reason.mapper import AudioMapper
 from audioprobe.reason.rows import load_rows
 from audioprobe.reason.training import (

@@ -7,8 +7,8 @@ from pathlib import Path
 import polars as pl
 import typer
 
-from audioprobe import params
-from audioprobe.atomic import atomic_dir
+from audioprobe.runtime import params
+from audioprobe.runtime.atomic import atomic_dir
 from audioprobe.phase0.speaker_split import split_speakers, write_split
 from stages._run import run
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import polars as pl
 import typer
 
-from audioprobe import params
-from audioprobe.atomic import write_csv, write_text
-from audioprobe.errors import DataError
-from audioprobe.headline import write_headline
+from audioprobe.runtime import params
+from audioprobe.runtime.atomic import write_csv, write_text
+from audioprobe.runtime.errors import DataError
+from audioprobe.runtime.headline import write_headline
 from audioprobe.phase0.tier1.compare import banners, comparison_rows, headline_values, provenance, render_report
 from audioprobe.phase0.tier1.figures import by_k_rows, csv_ready
 from stages._run import run

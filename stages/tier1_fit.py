@@ -12,8 +12,8 @@ from pathlib import Path
 
 import typer
 
-from audioprobe import params
-from audioprobe.errors import ParamsError
+from audioprobe.runtime import params
+from audioprobe.runtime.errors import ParamsError
 from audioprobe.phase0.tier1.pipeline import train_stage
 from stages._run import run
 

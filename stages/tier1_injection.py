@@ -11,9 +11,9 @@ from pathlib import Path
 
 import typer
 
-from audioprobe import params
-from audioprobe.atomic import write_csv
-from audioprobe.errors import DataError, ParamsError
+from audioprobe.runtime import params
+from audioprobe.runtime.atomic import write_csv
+from audioprobe.runtime.errors import DataError, ParamsError
 from audioprobe.phase0.tier1.figures import csv_ready, step_chart_rows
 from audioprobe.phase0.tier1.pipeline import injection_utterances, prepare, run_injection
 from stages._run import run

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from audioprobe.plots_template import TEMPLATE_PATH, render
+from audioprobe.tools.plots_template import TEMPLATE_PATH, render
 
 REPO = Path(__file__).resolve().parents[1]
 DVC = yaml.safe_load((REPO / "dvc.yaml").read_text())

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from audioprobe.cli import app
+from audioprobe.tools.cli import app
 
 runner = CliRunner()
 
@@ -91,7 +91,7 @@ def test_data_check_lists_every_problem_and_exits_1(tmp_path):
 def test_exp_show_keeps_one_lanes_headline_metrics_and_drops_its_params():
     import re
 
-    from audioprobe.cli import exp_show_args
+    from audioprobe.tools.cli import exp_show_args
 
     args = exp_show_args("kws")
     keep = re.compile(args[args.index("--keep") + 1])
@@ -106,8 +106,8 @@ def test_exp_show_keeps_one_lanes_headline_metrics_and_drops_its_params():
 def test_every_exp_show_column_is_a_key_of_the_committed_metrics():
     import json
 
-    from audioprobe.cli import LANES
-    from audioprobe.params import schema_for  # noqa: F401  (lanes' params modules import)
+    from audioprobe.tools.cli import LANES
+    from audioprobe.runtime.params import schema_for  # noqa: F401  (lanes' params modules import)
 
     repo = Path(__file__).resolve().parents[1]
     for lane in (name for name in LANES if name != "data"):

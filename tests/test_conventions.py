@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from audioprobe.headline import MAX_KEYS
+from audioprobe.runtime.headline import MAX_KEYS
 
 REPO = Path(__file__).resolve().parents[1]
 LIB = REPO / "lib"
@@ -125,8 +125,8 @@ def _stages() -> dict[str, dict]:
 
 def _stage_module(cmd: str) -> Path:
     # `python -m stages.x ...`, or through the torchrun launcher:
-    # `python -m audioprobe.launch --nproc N -m stages.x ...`
-    m = re.search(r"python -m (stages\.\w+)", cmd) or re.search(r"python -m audioprobe\.launch .*?-m (stages\.\w+)", cmd)
+    # `python -m audioprobe.parallel.launch --nproc N -m stages.x ...`
+    m = re.search(r"python -m (stages\.\w+)", cmd) or re.search(r"python -m audioprobe\.parallel\.launch .*?-m (stages\.\w+)", cmd)
     assert m, f"stage command does not run a stages module: {cmd}"
     return _module_file(m.group(1))
 
@@ -164,8 +164,8 @@ def test_stage_deps_cover_exactly_what_it_imports(name):
     stage = stage.get("do", stage)
     module = _stage_module(stage["cmd"])
     needed = import_closure(module)
-    if "python -m audioprobe.launch" in stage["cmd"]:
-        needed |= import_closure(_module_file("audioprobe.launch"))
+    if "python -m audioprobe.parallel.launch" in stage["cmd"]:
+        needed |= import_closure(_module_file("audioprobe.parallel.launch"))
     for schema in _lane_schema_files(stage):
         needed |= import_closure(schema)
     deps = [p for p in _dep_paths(stage) if p.is_relative_to(LIB) or p.is_relative_to(REPO / "stages")]

@@ -16,8 +16,8 @@ from audioprobe.detect.clips import build, candidate_counts
 from audioprobe.detect.hygiene import read_clip
 from audioprobe.detect.params import DetectDataset
 from audioprobe.detect.splits import assign_groups, split_counts
-from audioprobe.errors import DataError, ParamsError
-from audioprobe.params import validate_group
+from audioprobe.runtime.errors import DataError, ParamsError
+from audioprobe.runtime.params import validate_group
 
 SR = 16000
 BG = ["doing_the_dishes.wav", "exercise_bike.wav", "pink_noise.wav", "running_tap.wav", "white_noise.wav"]

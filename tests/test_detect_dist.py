@@ -79,8 +79,8 @@ def work(tmp_path_factory) -> Path:
 
 def _finetune(work: Path, nproc: int, name: str, params: str = "params.yaml",
               env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run detect_finetune through audioprobe.launch; outputs under work/name."""
-    cmd = [sys.executable, "-m", "audioprobe.launch", "--nproc", str(nproc), "-m", "stages.detect_finetune",
+    """Run detect_finetune through audioprobe.parallel.launch; outputs under work/name."""
+    cmd = [sys.executable, "-m", "audioprobe.parallel.launch", "--nproc", str(nproc), "-m", "stages.detect_finetune",
            "--base", "base", "--clips", "clips", "--kept", "hygiene/clips.parquet", "--out", f"{name}/adapter",
            "--live", f"{name}/live", "--summary", f"{name}/finetune.json", "--params", params]
     return subprocess.run(cmd, cwd=work, env=stage_env(env), capture_output=True, text=True, timeout=300)
@@ -170,7 +170,7 @@ def test_lora_dropouts_become_sharded_dropouts(work):
     from audioprobe.detect.llm.finetune import lora_model, shard_lora_dropout
     from audioprobe.detect.llm.model import load_base
     from audioprobe.detect.llm.params import LlmLora, LlmModel
-    from audioprobe.dist import ShardedDropout
+    from audioprobe.parallel.dist import ShardedDropout
 
     model = lora_model(load_base(work / "base", LlmModel(device="cpu")).model, LlmLora(dropout=0.2), True)
     n_lora = sum(1 for m in model.modules() if isinstance(getattr(m, "lora_dropout", None), torch.nn.ModuleDict))

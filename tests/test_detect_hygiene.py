@@ -10,7 +10,7 @@ import webrtcvad
 
 from audioprobe.detect.hygiene import counts, drops, measure, rebalance, webrtc_activity
 from audioprobe.detect.params import DetectHygiene
-from audioprobe.errors import DataError
+from audioprobe.runtime.errors import DataError
 
 SR = 16000
 

@@ -10,7 +10,7 @@ from audioprobe.audio.io import write_audio
 from audioprobe.detect.llm.clips import conditions, read_table, speech_targets
 from audioprobe.detect.llm.systems import load_clips, subset, system_name
 from audioprobe.detect.llm.tiny import build_processor
-from audioprobe.errors import DataError
+from audioprobe.runtime.errors import DataError
 
 
 def table(n: int = 8) -> pl.DataFrame:

@@ -14,7 +14,7 @@ from audioprobe.detect.llm.model import attach_adapter, load_base, read_base, re
 from audioprobe.detect.llm.params import DEFAULT_SYSTEM, DEFAULT_USER, DetectLlm, LlmModel
 from audioprobe.detect.llm.prompt import Prompt, encode_prompt, render
 from audioprobe.detect.llm.scoring import answer_sets, p_speech, score, variant_ids
-from audioprobe.errors import WeightsError
+from audioprobe.runtime.errors import WeightsError
 
 SR = 16000
 PROMPT = Prompt(DEFAULT_SYSTEM, DEFAULT_USER)

@@ -8,7 +8,7 @@ import pytest
 from audioprobe.detect.evaluate import pareto_front
 from audioprobe.detect.latency import summary
 from audioprobe.detect.report import headline_values
-from audioprobe.headline import MAX_KEYS, headline
+from audioprobe.runtime.headline import MAX_KEYS, headline
 
 
 def _result(ba, status="ok", dt75=3.21):

@@ -31,9 +31,9 @@ from audioprobe.data.layout import DataProblems
 from audioprobe.data.sources import manifest_lines
 from audioprobe.data.params import Esc50, SpeechCommands
 from audioprobe.data.sources import materialise
-from audioprobe.errors import DataError, ParamsError
-from audioprobe.params import validate_group
-from audioprobe.provenance import sha256_file
+from audioprobe.runtime.errors import DataError, ParamsError
+from audioprobe.runtime.params import validate_group
+from audioprobe.runtime.provenance import sha256_file
 
 REPO = Path(__file__).resolve().parents[1]
 SR = 16000

@@ -11,9 +11,9 @@ import torch
 
 from audioprobe.encoders import build_encoder
 from audioprobe.encoders.encodec import EncodecEncoder, load_encodec, resolve_weights
-from audioprobe.errors import WeightsError
+from audioprobe.runtime.errors import WeightsError
 from audioprobe.phase0.params import Phase0Tier1Encodec
-from audioprobe.provenance import RANDOM_INIT, sha256_file
+from audioprobe.runtime.provenance import RANDOM_INIT, sha256_file
 
 
 def tiny_encodec(seed: int = 0) -> EncodecEncoder:

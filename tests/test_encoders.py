@@ -19,9 +19,9 @@ from audioprobe.bench.encoders import main as bench_main
 from audioprobe.encoders import build_encoder
 from audioprobe.encoders.mel import MelEncoder
 from audioprobe.encoders.mimi import load_mimi, resolve_weights
-from audioprobe.errors import ParamsError, WeightsError
+from audioprobe.runtime.errors import ParamsError, WeightsError
 from audioprobe.phase0.params import Phase0Encoder
-from audioprobe.provenance import RANDOM_INIT, sha256_file
+from audioprobe.runtime.provenance import RANDOM_INIT, sha256_file
 
 
 def tiny_mimi(seed: int = 0):

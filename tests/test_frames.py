@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 import zarr
 
-from audioprobe.errors import DataError
+from audioprobe.runtime.errors import DataError
 from audioprobe.phase0.frames import build_frames, first_target
 
 

@@ -44,7 +44,7 @@ def test_fresh_clone_dvc_repro_changes_nothing_committed(tmp_path):
     assert "up to date" in again.stdout, again.stdout
 
     # The README's per-lane experiment view fits a 200-column terminal with nothing elided.
-    from audioprobe.cli import LANES, exp_show_args
+    from audioprobe.tools.cli import LANES, exp_show_args
 
     for lane in (name for name in LANES if name != "data"):
         shown = subprocess.run([sys.executable, "-m", "dvc", *exp_show_args(lane)], cwd=clone,

@@ -26,7 +26,7 @@ import pytest
 import torch
 import yaml
 
-from audioprobe import dist
+from audioprobe.parallel import dist
 from audioprobe.kws.features import SPLITS
 from conftest import REPO, stage_env
 
@@ -62,7 +62,7 @@ def write_fake_cache(dest: Path) -> Path:
 
 def run_stage(tmp: Path, nproc: int, name: str, override: dict | None = None, env: dict | None = None,
               condition: str = "lif") -> subprocess.CompletedProcess:
-    """Run kws_train through audioprobe.launch with `nproc` processes; outputs under tmp/name."""
+    """Run kws_train through audioprobe.parallel.launch with `nproc` processes; outputs under tmp/name."""
     params = tmp / f"params-{name}.yaml"
     cfg = json.loads(json.dumps(TINY))
     for k, v in (override or {}).items():
@@ -71,7 +71,7 @@ def run_stage(tmp: Path, nproc: int, name: str, override: dict | None = None, en
     features = tmp / "features"
     if not features.exists():
         write_fake_cache(features)
-    cmd = [sys.executable, "-m", "audioprobe.launch", "--nproc", str(nproc), "-m", "stages.kws_train",
+    cmd = [sys.executable, "-m", "audioprobe.parallel.launch", "--nproc", str(nproc), "-m", "stages.kws_train",
            "--condition", condition, "--replica", "0", "--seed", "42", "--features", str(features),
            "--out", str(tmp / name / "run"), "--live", str(tmp / name / "live"), "--params", str(params),
            "--no-progress"]
@@ -148,7 +148,7 @@ def test_launch_refuses_a_batch_that_does_not_split(tmp_path):
 
 def test_launch_usage_errors_are_one_line():
     for argv, msg in ((["--nproc", "2"], "missing -m MODULE"), (["--nproc", "0", "-m", "x"], "--nproc must be >= 1")):
-        proc = subprocess.run([sys.executable, "-m", "audioprobe.launch", *argv], capture_output=True, text=True,
+        proc = subprocess.run([sys.executable, "-m", "audioprobe.parallel.launch", *argv], capture_output=True, text=True,
                               env={**os.environ, "PYTHONPATH": str(REPO / "lib")})
         assert proc.returncode == 2 and msg in proc.stderr.strip().splitlines()[-1], proc.stderr
 
@@ -156,7 +156,7 @@ def test_launch_usage_errors_are_one_line():
 def test_failure_line_names_the_root_cause_not_its_echoes():
     from types import SimpleNamespace
 
-    from audioprobe.launch import _failure_line
+    from audioprobe.parallel.launch import _failure_line
 
     def failure(exitcode, secondary=None, when=0.0, message=""):
         data = {} if secondary is None else {"audioprobe": {"secondary": secondary, "time": when}}
@@ -222,7 +222,7 @@ def test_a_crashing_rank_fails_the_stage_in_one_line_and_writes_nothing(tmp_path
 
 
 def test_a_stopped_launcher_stops_its_workers_quietly_and_writes_nothing(tmp_path):
-    """SIGTERM to `audioprobe.launch --nproc 2` (what audioprobe.procs sends a side-by-side run
+    """SIGTERM to `audioprobe.parallel.launch --nproc 2` (what audioprobe.parallel.procs sends a side-by-side run
     when its sibling failed): exit 143, no traceback, the workers' temp folders removed."""
     import signal
     import time
@@ -230,7 +230,7 @@ def test_a_stopped_launcher_stops_its_workers_quietly_and_writes_nothing(tmp_pat
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump({"kws": {**TINY["kws"], "train": {**TINY["kws"]["train"], "epochs": 500}}}))
     write_fake_cache(tmp_path / "features")
-    cmd = [sys.executable, "-m", "audioprobe.launch", "--nproc", "2", "-m", "stages.kws_train",
+    cmd = [sys.executable, "-m", "audioprobe.parallel.launch", "--nproc", "2", "-m", "stages.kws_train",
            "--condition", "lif", "--replica", "0", "--seed", "42", "--features", str(tmp_path / "features"),
            "--out", str(tmp_path / "out/run"), "--live", str(tmp_path / "out/live"), "--params", str(params),
            "--no-progress"]

@@ -8,7 +8,7 @@ import torch
 
 from audioprobe.audio.mel import log_mel
 from audioprobe.data.speech_commands import list_clips, load_clip
-from audioprobe.errors import DataError
+from audioprobe.runtime.errors import DataError
 from audioprobe.kws.features import SPLITS, load_feature_cache, n_frames, write_feature_cache
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from audioprobe.headline import MAX_KEYS, headline
+from audioprobe.runtime.headline import MAX_KEYS, headline
 from audioprobe.kws.summary import (
     NA,
     RunSummary,

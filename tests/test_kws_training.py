@@ -149,7 +149,7 @@ def test_on_epoch_sees_every_record_and_augment_sees_every_batch():
 
 
 def test_cuda_without_gpu_is_one_line_params_error(monkeypatch):
-    from audioprobe.errors import ParamsError
+    from audioprobe.runtime.errors import ParamsError
     from audioprobe.kws.training import select_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)

@@ -12,7 +12,7 @@ import zarr
 
 from audioprobe.audio.io import write_audio
 from audioprobe.encoders.mel import MelEncoder
-from audioprobe.errors import DataError
+from audioprobe.runtime.errors import DataError
 from audioprobe.phase0.latents import extract_latents, frame_energy, index_table, select_utterances
 
 SR = 16000

@@ -1,6 +1,6 @@
 """Sharded latents: N ranks (torchrun, gloo on CPU) write what one process writes; resume; crash.
 
-The torchrun tests run the real stage module through audioprobe.launch on a tiny
+The torchrun tests run the real stage module through audioprobe.parallel.launch on a tiny
 LibriSpeech-layout corpus (40 utterances of 0.6 s, 3 blocks of 16 at batch size 1).
 """
 
@@ -50,7 +50,7 @@ def _params(tmp: Path, nproc: int = 1) -> Path:
 
 
 def _run_stage(raw: Path, out: Path, nproc: int, fault: str | None = None) -> subprocess.CompletedProcess:
-    launcher = [sys.executable, "-m", "audioprobe.launch", "--nproc", str(nproc), "-m", "stages.latents"]
+    launcher = [sys.executable, "-m", "audioprobe.parallel.launch", "--nproc", str(nproc), "-m", "stages.latents"]
     env = {**os.environ, "PYTHONPATH": f"{REPO / 'lib'}{os.pathsep}{REPO}",
            "HF_HUB_OFFLINE": "1"}
     env.pop("AUDIOPROBE_TEST_FAULT", None)
@@ -81,7 +81,7 @@ def test_shard_blocks_are_contiguous_whole_runs_covering_every_block():
 
 @dataclass
 class FakeDist:
-    """The parts of audioprobe.dist.Dist write_latents uses, for ranks run one after another."""
+    """The parts of audioprobe.parallel.dist.Dist write_latents uses, for ranks run one after another."""
 
     rank: int
     world: int

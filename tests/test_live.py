@@ -1,4 +1,4 @@
-"""audioprobe.live: dvclive run folders hold one TSV per metric and nothing time-dependent."""
+"""audioprobe.runtime.live: dvclive run folders hold one TSV per metric and nothing time-dependent."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 import sys
 from pathlib import Path
 
-from audioprobe.live import TrainingLog
+from audioprobe.runtime.live import TrainingLog
 
 
 def _run(dir):

@@ -20,7 +20,7 @@ from audioprobe.data.synth import musan as s_musan
 from audioprobe.data.synth import reasonaqa as s_raqa
 from audioprobe.data.synth import sounds
 from audioprobe.data.synth import speech_commands as s_sc
-from audioprobe.errors import DataError
+from audioprobe.runtime.errors import DataError
 from audioprobe.data.params import (
     Esc50Embedded, LibriSpeechEmbedded, MusanEmbedded, ReasonAqaEmbedded, SpeechCommandsEmbedded,
 )

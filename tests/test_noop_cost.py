@@ -23,8 +23,8 @@ import yaml
 from audioprobe.data import sources
 from audioprobe.data.params import Esc50
 from audioprobe.data.sources import materialise
-from audioprobe.digest import DIGEST_FILE, write_digest
-from audioprobe.provenance import sha256_file
+from audioprobe.runtime.digest import DIGEST_FILE, write_digest
+from audioprobe.runtime.provenance import sha256_file
 
 REPO = Path(__file__).resolve().parents[1]
 # A folder dependency with more files than this must be replaced by its digest file.
@@ -53,7 +53,7 @@ def test_no_locked_dependency_is_a_big_folder():
     big = [f"{name}: {d['path']} ({d['nfiles']} files)" for name, st in lock.items()
            for d in st.get("deps", []) if d.get("nfiles", 0) > MAX_DEP_FILES]
     assert not big, ("a stage depends on a folder of many files, re-checked file by file on every "
-                     f"`dvc repro`: write <folder>/{DIGEST_FILE} (audioprobe.digest) and depend on it: {big}")
+                     f"`dvc repro`: write <folder>/{DIGEST_FILE} (audioprobe.runtime.digest) and depend on it: {big}")
 
 
 def test_digest_changes_with_any_file_and_only_then(tmp_path):
@@ -106,8 +106,8 @@ def test_url_source_record_covers_the_extracted_files(tmp_path, monkeypatch):
 PRODUCE = """
 import sys, yaml
 from pathlib import Path
-from audioprobe.atomic import atomic_dir
-from audioprobe.digest import write_digest
+from audioprobe.runtime.atomic import atomic_dir
+from audioprobe.runtime.digest import write_digest
 p = yaml.safe_load(Path("params.yaml").read_text())
 with atomic_dir(Path("out")) as tmp:
     for i in range(p["n"]):

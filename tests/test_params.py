@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from audioprobe import params
+from audioprobe.runtime import params
 from audioprobe.data.params import Data, Esc50
-from audioprobe.errors import ParamsError
+from audioprobe.runtime.errors import ParamsError
 from audioprobe.kws.params import Kws
 
 REPO = Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from audioprobe.bench.phase0 import split_data, synthetic_latents
-from audioprobe.errors import DataError
+from audioprobe.runtime.errors import DataError
 from audioprobe.phase0.conditioning import (
     FitSettings,
     canonical_components,

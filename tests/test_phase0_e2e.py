@@ -8,7 +8,7 @@ import math
 import polars as pl
 import pytest
 
-from audioprobe.headline import MAX_KEYS, SYNTHETIC_BANNER
+from audioprobe.runtime.headline import MAX_KEYS, SYNTHETIC_BANNER
 
 # Tiny but complete: every scheme, every lag, every split; small K so clusters reach the
 # (lowered) effective-cluster count on a few thousand frames; n_init 2 keeps k-means fast.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from audioprobe.headline import MAX_KEYS, STATUS, SYNTHETIC_BANNER, headline
+from audioprobe.runtime.headline import MAX_KEYS, STATUS, SYNTHETIC_BANNER, headline
 from audioprobe.phase0.decision import DecisionRule, decide, decision_rows
 from audioprobe.phase0.report import heldout_label, render_report, speaker_line, verdict
 from audioprobe.phase0.summary import (

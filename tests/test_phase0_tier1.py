@@ -9,7 +9,7 @@ import pytest
 import scipy.stats as st
 import torch
 
-from audioprobe.headline import MAX_KEYS, headline
+from audioprobe.runtime.headline import MAX_KEYS, headline
 from audioprobe.phase0.speaker_split import SpeakerSplit
 from audioprobe.phase0.tier1 import compare, evaluate, injection, samples, train
 from audioprobe.phase0.tier1.mdn import GaussianBaseline, MdnNet, mixture_nll

@@ -8,7 +8,7 @@ import math
 import polars as pl
 import pytest
 
-from audioprobe.headline import MAX_KEYS, SYNTHETIC_BANNER
+from audioprobe.runtime.headline import MAX_KEYS, SYNTHETIC_BANNER
 
 TINY = {
     "data": {"librispeech": {"embedded": {"speakers": 12, "utterances": 3}}},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from audioprobe.errors import ParamsError
+from audioprobe.runtime.errors import ParamsError
 from audioprobe.phase0.tier1.rates import pool_factor, pool_utterances, to_common_rate
 
 

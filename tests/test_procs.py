@@ -1,4 +1,4 @@
-"""audioprobe.procs: children side by side, the first failure stops the rest, stopped children clean up."""
+"""audioprobe.parallel.procs: children side by side, the first failure stops the rest, stopped children clean up."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from audioprobe import procs
+from audioprobe.parallel import procs
 from conftest import REPO
 
 # A child that records when it started and ended, holds an atomic temp folder while it
@@ -16,8 +16,8 @@ from conftest import REPO
 CHILD = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from audioprobe import procs
-    from audioprobe.atomic import atomic_dir
+    from audioprobe.parallel import procs
+    from audioprobe.runtime.atomic import atomic_dir
 
     name, seconds, code, log = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])
     procs.exit_on_sigterm()
@@ -87,5 +87,5 @@ def test_at_once_must_be_positive():
 
 def test_launch_argv_runs_the_launcher_with_this_interpreter():
     argv = procs.launch_argv(2, "stages.kws_train", ["--replica", 0])
-    assert argv == [sys.executable, "-m", "audioprobe.launch", "--nproc", "2", "-m", "stages.kws_train",
+    assert argv == [sys.executable, "-m", "audioprobe.parallel.launch", "--nproc", "2", "-m", "stages.kws_train",
                     "--replica", "0"]

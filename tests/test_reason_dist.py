@@ -40,9 +40,9 @@ TINY = {
 
 
 def _run(work: Path, args: list[str], nproc: int | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run a stage module (through audioprobe.launch when nproc is given) in `work`."""
+    """Run a stage module (through audioprobe.parallel.launch when nproc is given) in `work`."""
     cmd = [sys.executable, "-m", *args] if nproc is None else \
-        [sys.executable, "-m", "audioprobe.launch", "--nproc", str(nproc), "-m", *args]
+        [sys.executable, "-m", "audioprobe.parallel.launch", "--nproc", str(nproc), "-m", *args]
     return subprocess.run(cmd, cwd=work, env=stage_env(env), capture_output=True, text=True, timeout=300)
 
 
@@ -99,7 +99,7 @@ def test_sharded_encode_resumes_a_shard_and_refuses_a_stale_one(work, tmp_path):
     import torch
 
     from audioprobe.data.layout import dataset_root
-    from audioprobe.dist import Dist
+    from audioprobe.parallel.dist import Dist
     from audioprobe.encoders.mel import MelEncoder
     from audioprobe.reason.features import encode_shard, shard_dir
     from audioprobe.reason.rows import SPLITS, load_rows, split_clips

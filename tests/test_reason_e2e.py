@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from audioprobe.headline import MAX_KEYS, SYNTHETIC_BANNER
+from audioprobe.runtime.headline import MAX_KEYS, SYNTHETIC_BANNER
 
 # Tiny but complete: every stage, every default arm, the real metrics code path.
 TINY = {

@@ -8,7 +8,7 @@ import warnings
 import pytest
 import torch
 
-from audioprobe.errors import DataError, ParamsError, WeightsError
+from audioprobe.runtime.errors import DataError, ParamsError, WeightsError
 from audioprobe.reason import lm as lmlib
 from audioprobe.reason.batching import IGNORE, answer_ids, assemble, prompt_ids
 from audioprobe.reason.decode import greedy_decode

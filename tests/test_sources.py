@@ -16,9 +16,9 @@ from audioprobe.data import esc50
 from audioprobe.data.layout import dataset_root, read_source
 from audioprobe.data.sources import extract, materialise
 from audioprobe.data.synth import esc50 as s_esc50
-from audioprobe.errors import DataError
+from audioprobe.runtime.errors import DataError
 from audioprobe.data.params import Esc50, Esc50Embedded
-from audioprobe.provenance import sha256_file, sha256_tree
+from audioprobe.runtime.provenance import sha256_file, sha256_tree
 
 TINY = Esc50Embedded(classes=2, clips_per_fold=1)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from audioprobe.errors import DataError
+from audioprobe.runtime.errors import DataError
 from audioprobe.phase0.params import Phase0Split
 from audioprobe.phase0.speaker_split import (
     FILES,

@@ -25,7 +25,7 @@ from audioprobe.data.synth.espeak import SpeakJob, Voice, speak_batches
 from audioprobe.data.params import (
     Esc50Embedded, LibriSpeechEmbedded, MusanEmbedded, ReasonAqaEmbedded, SpeechCommandsEmbedded,
 )
-from audioprobe.provenance import sha256_tree
+from audioprobe.runtime.provenance import sha256_tree
 
 TINY = {
     "speech_commands": (s_sc, SpeechCommandsEmbedded(speakers=4, words=3, noise_seconds=1.0)),

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from audioprobe.errors import DataError
+from audioprobe.runtime.errors import DataError
 
 
 class AudioError(DataError, ValueError):

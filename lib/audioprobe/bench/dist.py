@@ -41,7 +41,7 @@ def _worker(args: argparse.Namespace) -> None:
     import torch
     from safetensors.torch import save_file
 
-    from audioprobe import dist
+    from audioprobe.parallel import dist
     from audioprobe.kws.net import build_kws_net, param_groups
     from audioprobe.kws.params import KwsModel
     from audioprobe.kws.training import make_deterministic, train
@@ -75,7 +75,7 @@ def _run(args: argparse.Namespace, nproc: int, out: Path) -> dict:
               "--batch", str(args.batch), "--threads", str(args.threads), "--shape", args.shape,
               "--device", args.device, "--amp", args.amp]
     cmd = [sys.executable, *worker] if nproc == 1 else [
-        sys.executable, "-m", "audioprobe.launch", "--nproc", str(nproc), *worker]
+        sys.executable, "-m", "audioprobe.parallel.launch", "--nproc", str(nproc), *worker]
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     subprocess.run(cmd, check=True, env=env)
     return json.loads((out / "timing.json").read_text())

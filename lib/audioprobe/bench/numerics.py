@@ -29,7 +29,7 @@ WORKLOADS = ("kws", "phase0", "reason")
 def _kws(steps: int = 30) -> float:
     import torch
 
-    from audioprobe import params
+    from audioprobe.runtime import params
     from audioprobe.kws.net import build_kws_net, param_groups
 
     cfg = params.load_group("kws.model")

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from audioprobe.errors import DataError
+from audioprobe.runtime.errors import DataError
 
 SOURCE_FILE = "source.json"
 MANIFEST_FILE = "manifest.tsv"  # a `path` source's files: relative path, size, sha256
@@ -87,7 +87,7 @@ def dataset_root(raw_dir: str | Path, params_file: str | Path = "params.yaml") -
 
 
 def _local_copy(raw_dir: Path, name: str, params_file: Path) -> Path:
-    from audioprobe import params
+    from audioprobe.runtime import params
 
     root = Path(params.load_group(f"data.{name}", params_file).path).expanduser()
     redo = f"run `dvc repro download@{name}` to check the copy data.{name}.path names"

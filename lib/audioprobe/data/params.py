@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from audioprobe.params import Strict
+from audioprobe.runtime.params import Strict
 
 
 Source = Literal["embedded", "path", "url"]

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from audioprobe.data.layout import DataProblems, Problem
-from audioprobe.errors import DataError
+from audioprobe.runtime.errors import DataError
 
 FIELDS = ("taskname", "filepath1", "filepath2", "caption1", "caption2", "input", "answer", "subtype")
 SPLITS = ("train", "val", "test")

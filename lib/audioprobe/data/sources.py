@@ -33,8 +33,8 @@ from tqdm import tqdm
 from audioprobe.data import esc50, librispeech, musan, reasonaqa, speech_commands
 from audioprobe.data.checks import check_dataset
 from audioprobe.data.layout import MANIFEST_FILE, SOURCE_FILE, DataProblems, Problem
-from audioprobe.errors import DataError
-from audioprobe.provenance import sha256_file, sha256_tree
+from audioprobe.runtime.errors import DataError
+from audioprobe.runtime.provenance import sha256_file, sha256_tree
 
 LAYOUTS = {
     "speech_commands": speech_commands, "librispeech": librispeech, "esc50": esc50,

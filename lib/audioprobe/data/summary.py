@@ -9,7 +9,7 @@ import soundfile as sf
 
 from audioprobe.data import esc50, librispeech, musan, reasonaqa, speech_commands
 from audioprobe.data.layout import dataset_root, read_source
-from audioprobe.headline import data_entry, headline
+from audioprobe.runtime.headline import data_entry, headline
 
 
 def _groups(name: str, root: Path) -> tuple[dict[str, int], list[Path]]:

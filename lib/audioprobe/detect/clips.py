@@ -28,7 +28,7 @@ from audioprobe.detect.segments import eligible_starts, frame_activity
 from audioprobe.detect.labels import NONSPEECH, SPEECH, SR
 from audioprobe.detect.sources import Source, Waves, background_files, catalogue
 from audioprobe.detect.splits import SPLITS, assign_groups, split_counts
-from audioprobe.errors import DataError
+from audioprobe.runtime.errors import DataError
 
 COLUMNS = ["clip_id", "split", "label", "duration_ms", "snr_db", "nonspeech_type", "source_dataset",
            "source_file", "group", "speaker", "offset_ms", "noise_file", "noise_offset_ms", "audio", "clean"]

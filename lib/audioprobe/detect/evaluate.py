@@ -17,7 +17,7 @@ from threadpoolctl import threadpool_limits
 from audioprobe.detect import psychometric as psy
 from audioprobe.detect.calibration import Fitted, balanced_accuracy, brier, ece_mce, fit_on_dev, reliability
 from audioprobe.detect.labels import SPEECH
-from audioprobe.errors import DataError
+from audioprobe.runtime.errors import DataError
 from audioprobe.metrics.classification import confusion_matrix
 
 ROUND = 6  # digits kept in committed tables (stable across BLAS builds)

@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from audioprobe.atomic import atomic_file  # noqa: E402
+from audioprobe.runtime.atomic import atomic_file  # noqa: E402
 from audioprobe.detect import psychometric as psy  # noqa: E402
 
 COLOURS = plt.rcParams["axes.prop_cycle"].by_key()["color"]

@@ -19,7 +19,7 @@ import webrtcvad
 from audioprobe.audio.io import read_audio
 from audioprobe.detect.params import DetectHygiene
 from audioprobe.detect.labels import SPEECH, SR
-from audioprobe.errors import DataError
+from audioprobe.runtime.errors import DataError
 
 CELL = ["label", "duration_ms", "snr_db"]
 

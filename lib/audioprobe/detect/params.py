@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from audioprobe.detect.llm.params import DetectLlm
-from audioprobe.params import Strict
+from audioprobe.runtime.params import Strict
 
 SpeechSource = Literal["librispeech", "speech_commands"]
 NonspeechType = Literal["environment", "animals", "music", "noise"]

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import polars as pl
 
-from audioprobe.atomic import atomic_file
+from audioprobe.runtime.atomic import atomic_file
 from audioprobe.detect.evaluate import pareto_front
 from audioprobe.detect.latency import summary
-from audioprobe.headline import STATUS
+from audioprobe.runtime.headline import STATUS
 
 _STATUS = {"censored-low": STATUS["censored_low"], "censored-high": STATUS["censored_high"]}
 

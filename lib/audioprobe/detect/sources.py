@@ -19,7 +19,7 @@ from audioprobe.audio.resample import resample
 from audioprobe.data import esc50, librispeech, musan, speech_commands
 from audioprobe.data.synth import sounds
 from audioprobe.detect.labels import SR
-from audioprobe.errors import DataError
+from audioprobe.runtime.errors import DataError
 
 ANIMAL_TARGETS = range(0, 10)  # ESC-50 targets 0-9: dog ... crow
 COLOUR_SECONDS = 4.0

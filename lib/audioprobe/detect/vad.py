@@ -18,7 +18,7 @@ import webrtcvad
 
 from audioprobe.detect.hygiene import pcm16, read_clip
 from audioprobe.detect.labels import SR
-from audioprobe.provenance import sha256_file
+from audioprobe.runtime.provenance import sha256_file
 
 
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import torch
 
-from audioprobe.device import pick_device
+from audioprobe.parallel.device import pick_device
 from audioprobe.encoders.interface import Encoder
-from audioprobe.errors import ParamsError
+from audioprobe.runtime.errors import ParamsError
 
 __all__ = ["Encoder", "build_encoder", "pick_device"]
 

@@ -24,8 +24,8 @@ from pathlib import Path
 import torch
 
 from audioprobe.encoders.interface import Encoder
-from audioprobe.errors import WeightsError
-from audioprobe.provenance import RANDOM_INIT, sha256_file
+from audioprobe.runtime.errors import WeightsError
+from audioprobe.runtime.provenance import RANDOM_INIT, sha256_file
 
 HUB_ID = "facebook/encodec_24khz"
 WEIGHTS_FILE = "model.safetensors"

@@ -34,8 +34,8 @@ import torch
 import yaml
 
 from audioprobe.encoders.interface import Encoder
-from audioprobe.errors import WeightsError
-from audioprobe.provenance import RANDOM_INIT, sha256_file
+from audioprobe.runtime.errors import WeightsError
+from audioprobe.runtime.provenance import RANDOM_INIT, sha256_file
 
 _HUB_ID = re.compile(r"^(hf://)?[\w.-]+/[\w.-]+(/[\w./-]+)?$")
 _DEFAULT_HUB_FILE = "CLAP_weights_2023.pth"

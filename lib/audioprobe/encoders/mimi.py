@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 
 from audioprobe.encoders.interface import Encoder
-from audioprobe.errors import WeightsError
-from audioprobe.provenance import RANDOM_INIT, sha256_file
+from audioprobe.runtime.errors import WeightsError
+from audioprobe.runtime.provenance import RANDOM_INIT, sha256_file
 
 SAFETENSORS_SUFFIXES = (".safetensors", ".sft", ".sfts")
 _HUB_ID = re.compile(r"^(hf://)?[\w.-]+/[\w.-]+(/[\w./-]+)?$")

@@ -16,8 +16,8 @@ import torch
 
 from audioprobe.encoders.interface import Encoder
 from audioprobe.encoders.mimi import load_mimi
-from audioprobe.errors import WeightsError
-from audioprobe.provenance import RANDOM_INIT
+from audioprobe.runtime.errors import WeightsError
+from audioprobe.runtime.provenance import RANDOM_INIT
 
 
 class MimiCodesEncoder(Encoder):

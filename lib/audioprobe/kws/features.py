@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from audioprobe.audio.io import read_audio
 from audioprobe.data.speech_commands import BACKGROUND, SAMPLE_RATE, WORDS, Clip, load_clip
-from audioprobe.errors import DataError
+from audioprobe.runtime.errors import DataError
 
 if TYPE_CHECKING:
     import torch

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from audioprobe.cells.cfc import build_cfc
 from audioprobe.cells.lif import IdentityGate, LIFGate
-from audioprobe.dist import ShardedDropout
+from audioprobe.parallel.dist import ShardedDropout
 from audioprobe.kws.params import CONDITIONS, Condition, KwsModel
 
 INIT_STD = 0.02
@@ -33,7 +33,7 @@ class KwsBlock(nn.Module):
         self.gate: LIFGate | IdentityGate = (
             LIFGate(cfg.n_embd, norm_preserve=cfg.lif.norm_preserve) if condition == "lif" else IdentityGate()
         )
-        # nn.Dropout in one process; under DDP the mask of the whole global batch (audioprobe.dist).
+        # nn.Dropout in one process; under DDP the mask of the whole global batch (audioprobe.parallel.dist).
         self.drop = ShardedDropout(cfg.dropout)
         self.ln_2 = nn.LayerNorm(cfg.n_embd)
         self.mlp = nn.Sequential(

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from audioprobe.params import Strict
+from audioprobe.runtime.params import Strict
 
 # The two conditions of every replica: base (identity gate) and lif (the LIF gate).
 Condition = Literal["base", "lif"]
@@ -95,7 +95,7 @@ class KwsTrain(Strict):
     eval_batch_size: int = Field(256, ge=1, le=65536)
     threads: int = Field(2, ge=1, le=1024)  # torch CPU threads, fixed so CPU runs are bit-identical
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: cuda when available
-    # Processes per run on this node (torchrun when > 1, through audioprobe.launch): DDP, same global batch_size.
+    # Processes per run on this node (torchrun when > 1, through audioprobe.parallel.launch): DDP, same global batch_size.
     nproc: int = Field(1, ge=1, le=1024)
     # Runs of a replica (one per condition) trained at once, each its own process: 2 puts base
     # and lif side by side (with threads 1 they take one core each); 1 trains them in turn.

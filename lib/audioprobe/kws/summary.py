@@ -2,7 +2,7 @@
 
 Input is one RunSummary per (condition, replica), in params order. Output is what
 kws_analyze writes: a handful of headline values for `metrics/kws.json` (keys without
-the `kws.` prefix; `audioprobe.headline` adds it and the provenance keys) and the rows
+the `kws.` prefix; `audioprobe.runtime.headline` adds it and the provenance keys) and the rows
 of the detail tables under `plots/kws/`. Undefined statistics are the status string
 NA, never NaN and never 0.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from audioprobe.headline import STATUS
+from audioprobe.runtime.headline import STATUS
 from audioprobe.kws.fire_stats import hierarchy_verdict, peak_layer
 from audioprobe.metrics.seed_stats import paired_ttest, summarize
 
@@ -108,7 +108,7 @@ def combined_checkpoint_sha256(runs: Sequence[RunSummary]) -> str:
 
 def headline_values(runs: Sequence[RunSummary], *, chance_acc: float, n_test: int) -> dict:
     """Return the kws headline numbers (unprefixed keys; 19 values, plus 3 provenance keys
-    added by audioprobe.headline)."""
+    added by audioprobe.runtime.headline)."""
     groups = by_condition(runs)
     out: dict = {}
     for cond in ("base", "lif"):

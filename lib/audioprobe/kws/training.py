@@ -6,7 +6,7 @@ validation accuracy and evaluate test on those. On CPU the same seed and thread 
 give bit-identical histories: torch's global RNG (init, dropout) and a separate
 generator for shuffling are both seeded from one run seed.
 
-Data parallel (torchrun, audioprobe.dist): the global batch stays `batch_size` whatever
+Data parallel (torchrun, audioprobe.parallel.dist): the global batch stays `batch_size` whatever
 the number of processes N; each rank takes every N-th row of it (dist.GlobalBatchSampler),
 augmentation is drawn over the whole global batch before sharding, dropout masks are drawn
 for the whole global batch (dist.ShardedDropout), and each rank's loss is its cross-entropy
@@ -32,9 +32,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from audioprobe.device import pick_device
-from audioprobe.dist import Dist, GlobalBatchSampler, fault_point, set_dropout_shard
-from audioprobe.global_batch import global_mean_loss
+from audioprobe.parallel.device import pick_device
+from audioprobe.parallel.dist import Dist, GlobalBatchSampler, fault_point, set_dropout_shard
+from audioprobe.parallel.global_batch import global_mean_loss
 from audioprobe.metrics.classification import accuracy
 
 
@@ -238,7 +238,7 @@ def train(
     transforms each training batch with the run's own generator (deterministic per seed);
     `on_epoch` receives every epoch's record (the dvclive log; called on every rank).
 
-    `dist` (audioprobe.dist, world N > 1 under torchrun): `batch_size` is the global batch,
+    `dist` (audioprobe.parallel.dist, world N > 1 under torchrun): `batch_size` is the global batch,
     each rank trains on batch_size / N rows of it under DistributedDataParallel; every rank
     returns the same history and weights. `amp` 'bf16' autocasts on CUDA only.
     `loader_workers` > 0 fetches batches in DataLoader workers (pinned memory on CUDA).

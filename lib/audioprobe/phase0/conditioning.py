@@ -26,7 +26,7 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from threadpoolctl import threadpool_limits
 
-from audioprobe.errors import DataError
+from audioprobe.runtime.errors import DataError
 from audioprobe.phase0.context import (
     BLOCK_ROWS,
     block_window_means,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from audioprobe.errors import DataError
+from audioprobe.runtime.errors import DataError
 
 SPLITS = ("train", "heldout", "eval")
 

@@ -32,16 +32,16 @@ import soundfile as sf
 import zarr
 from tqdm import tqdm
 
-from audioprobe.atomic import atomic_dir, atomic_file, write_json
+from audioprobe.runtime.atomic import atomic_dir, atomic_file, write_json
 from audioprobe.audio.io import read_audio
 from audioprobe.audio.resample import resample
 from audioprobe.data.layout import dataset_root, read_source
 from audioprobe.data.librispeech import Utterance, list_utterances
-from audioprobe import dist
-from audioprobe.dist import Dist, fault_point
+from audioprobe.parallel import dist
+from audioprobe.parallel.dist import Dist, fault_point
 from audioprobe.encoders import build_encoder
 from audioprobe.encoders.interface import Encoder
-from audioprobe.errors import DataError
+from audioprobe.runtime.errors import DataError
 
 STORE = "latents.zarr"  # the outputs of write_latents, inside its out_dir
 INDEX = "latents_index.parquet"

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from audioprobe.params import Strict
+from audioprobe.runtime.params import Strict
 
 
 class Phase0Latents(Strict):

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from audioprobe.atomic import atomic_file
-from audioprobe.headline import RANDOM_INIT_BANNER, SYNTHETIC_BANNER
+from audioprobe.runtime.atomic import atomic_file
+from audioprobe.runtime.headline import RANDOM_INIT_BANNER, SYNTHETIC_BANNER
 from audioprobe.phase0.decision import DecisionRule, criteria
 from audioprobe.phase0.summary import best_scheme, quotable
 

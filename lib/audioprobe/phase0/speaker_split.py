@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audioprobe.errors import DataError
+from audioprobe.runtime.errors import DataError
 
 # The spec's split of LibriSpeech train-clean-100: 200 train / 51 eval of 251 speakers.
 EVAL_FRACTION = 51 / 251

@@ -15,8 +15,8 @@ from typing import Any
 
 import polars as pl
 
-from audioprobe.headline import STATUS
-from audioprobe.provenance import RANDOM_INIT
+from audioprobe.runtime.headline import STATUS
+from audioprobe.runtime.provenance import RANDOM_INIT
 
 # Every scheme the lane knows; headline keys exist for each one whether or not it ran
 # (a scheme left out of phase0.conditioning.schemes reads "n/a"), so key sets never change.
@@ -132,7 +132,7 @@ def _value(values: dict[str, Any], key: str, excluded: bool) -> Any:
 def headline_values(
     values: dict[str, Any], decision: dict[str, Any], schemes: list[str], lag: int, flag: float
 ) -> dict[str, Any]:
-    """Return the phase0 headline (unprefixed keys; audioprobe.headline adds `phase0.` and provenance).
+    """Return the phase0 headline (unprefixed keys; audioprobe.runtime.headline adds `phase0.` and provenance).
 
     decision, lag, best_scheme, best_eval_vr, and per scheme of ALL_SCHEMES at the decision
     lag: eval_vr, eval_vr_random (its permuted control), excluded (excluded mass over the
@@ -182,7 +182,7 @@ def is_random_init(attrs: dict) -> bool:
 
 
 def headline_provenance(latents: dict[str, Any]) -> tuple[dict, dict, dict]:
-    """Return (data, weights, extra values) for audioprobe.headline from latents_provenance().
+    """Return (data, weights, extra values) for audioprobe.runtime.headline from latents_provenance().
 
     data = {"librispeech": {source, sha256}}; weights = {"encoder": {source, sha256}}, or
     {} plus the value weights.encoder = "none" for an encoder without weights (log-mel).

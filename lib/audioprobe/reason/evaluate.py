@@ -7,7 +7,7 @@ from itertools import combinations
 import numpy as np
 import torch
 
-from audioprobe.errors import ParamsError
+from audioprobe.runtime.errors import ParamsError
 from audioprobe.reason import answers, compare
 from audioprobe.reason.batching import prompt_ids
 from audioprobe.reason.decode import greedy_decode
@@ -93,7 +93,7 @@ def headline_values(arms: list[str], table: list[dict], pairs: list[dict], key_b
     Margins: the first encoder arm minus `blind` and minus its own `shuffled_` control,
     each with the McNemar p-value; a control that is not configured gives STATUS n/a.
     """
-    from audioprobe.headline import STATUS
+    from audioprobe.runtime.headline import STATUS
 
     overall = {r["arm"]: r for r in table if r["group"] == "overall" and r["metric"] == "em"}
     encoders = [a for a in arms if a != "blind" and not a.startswith("shuffled_")]

@@ -5,7 +5,7 @@ float32 (clips back to back, in index order), `index.parquet` with one row per c
 {clip, start, frames, seconds}, and `encoder.json` (dim, rates, provenance, data).
 Clips are cut to `max_seconds` before encoding (the origin's 10 s cap).
 
-Sharded encoding (torchrun, audioprobe.dist; `encode_shard` + `merge_shards`): clips are
+Sharded encoding (torchrun, audioprobe.parallel.dist; `encode_shard` + `merge_shards`): clips are
 sorted by length and cut into batches exactly as one process cuts them; rank r encodes
 batches r, r + N, ... (so every batch, and with it every clip's features, is the one a
 single process computes) into its own partial folder, one .npy per batch (a rerun after a
@@ -27,9 +27,9 @@ import zarr
 
 from audioprobe.audio.io import AudioError, read_audio
 from audioprobe.audio.resample import resample
-from audioprobe.dist import Dist, fault_point
+from audioprobe.parallel.dist import Dist, fault_point
 from audioprobe.encoders.interface import Encoder
-from audioprobe.errors import DataError
+from audioprobe.runtime.errors import DataError
 
 
 def load_waves(root: Path, clips: list[str], sample_rate: int, max_seconds: float) -> list[np.ndarray]:

@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from audioprobe.atomic import atomic_file  # noqa: E402
+from audioprobe.runtime.atomic import atomic_file  # noqa: E402
 
 
 def accuracy_by_type(table: list[dict], arms: list[str], path: str | Path, banners: list[str],

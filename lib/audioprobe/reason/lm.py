@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from audioprobe.errors import WeightsError
-from audioprobe.provenance import sha256_file, sha256_tree
+from audioprobe.runtime.errors import WeightsError
+from audioprobe.runtime.provenance import sha256_file, sha256_tree
 from audioprobe.reason.batching import answer_ids, prompt_ids, prompt_text
 
 EMBEDDED = "embedded"

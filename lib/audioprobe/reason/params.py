@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from audioprobe.params import Strict
+from audioprobe.runtime.params import Strict
 
 ENCODERS = ("mel", "htsat", "mimi_semantic", "mimi_full")
 CONTROLS = ("blind",)  # plus shuffled_<encoder>
@@ -82,7 +82,7 @@ class ReasonEncode(Strict):
     max_seconds: float = Field(10.0, gt=0.0, le=600.0)  # clips are cut to this (the origin: 10 s)
     batch_size: int = Field(8, ge=1, le=1024)
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    # Worker processes per encoder (torchrun via audioprobe.launch; 1 = in-process): rank r
+    # Worker processes per encoder (torchrun via audioprobe.parallel.launch; 1 = in-process): rank r
     # encodes batches r, r + nproc, ...; rank 0 merges into the store one process writes.
     nproc: int = Field(1, ge=1, le=1024)
 
@@ -109,7 +109,7 @@ class ReasonTrain(Strict):
     grad_clip: float = Field(1.0, gt=0.0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = Field(1, ge=1, le=64)  # 1: extra threads only spin on a shared small CPU
-    # Worker processes per arm (torchrun via audioprobe.launch; 1 = in-process). batch_size stays
+    # Worker processes per arm (torchrun via audioprobe.parallel.launch; 1 = in-process). batch_size stays
     # the global batch: each process trains batch_size / nproc rows of it.
     nproc: int = Field(1, ge=1, le=1024)
 

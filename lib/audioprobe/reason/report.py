@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from audioprobe.provenance import RANDOM_INIT
+from audioprobe.runtime.provenance import RANDOM_INIT
 
 
 def weights_records(lm_rec: dict, enc_prov: dict[str, dict]) -> dict[str, dict]:

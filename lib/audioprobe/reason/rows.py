@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from audioprobe.data.reasonaqa import FIELDS, split_files
-from audioprobe.errors import DataError
+from audioprobe.runtime.errors import DataError
 
 SPLITS = ("train", "val", "test")
 

@@ -8,8 +8,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from audioprobe.dist import Dist, fault_point
-from audioprobe.global_batch import ddp, global_mean_loss, rank_rows
+from audioprobe.parallel.dist import Dist, fault_point
+from audioprobe.parallel.global_batch import ddp, global_mean_loss, rank_rows
 from audioprobe.reason.batching import answer_ids, answer_loss, assemble, prompt_ids
 from audioprobe.reason.mapper import AudioMapper
 from audioprobe.reason.rows import derangement, row_clips, split_clips
@@ -108,10 +108,10 @@ def train_mapper(lm, mapper: AudioMapper, train: ArmBatches, dev: ArmBatches, pa
     History: one row per `eval_every` steps {step, train_loss (mean since the last row),
     dev_loss, lr}; `log(row)` is called for each (the dvclive curves; on every rank).
 
-    `d` (audioprobe.dist, world N > 1 under torchrun): every rank draws the same global batch
+    `d` (audioprobe.parallel.dist, world N > 1 under torchrun): every rank draws the same global batch
     of `batch_size` rows from the same generator and trains on rows rank, rank + N, ... of it
     under DistributedDataParallel; the loss is scaled so the averaged gradient is that of the
-    mean answer-token loss over the global batch (audioprobe.global_batch). Every rank
+    mean answer-token loss over the global batch (audioprobe.parallel.global_batch). Every rank
     returns the same state and history. World 1 runs exactly the single-process loop.
     """
     world = d.world if d is not None else 1

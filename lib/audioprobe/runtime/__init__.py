@@ -1,1 +1,2 @@
-"""What every stage process runs on: the pinned numeric environment."""
+"""What every stage runs on: params, one-line errors, atomic writes, digests, provenance, headline
+metrics, training logs and the pinned numeric environment."""

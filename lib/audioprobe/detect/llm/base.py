@@ -9,7 +9,7 @@ from typing import Any
 from audioprobe.detect.llm.model import BASE_JSON, EMBEDDED_ID, resolve, weights_sha256
 from audioprobe.detect.llm.params import LlmModel
 from audioprobe.detect.llm.tiny import save_tiny
-from audioprobe.provenance import RANDOM_INIT
+from audioprobe.runtime.provenance import RANDOM_INIT
 
 
 def write_base(cfg: LlmModel, out: Path) -> dict[str, Any]:

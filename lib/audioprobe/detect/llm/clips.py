@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from audioprobe.errors import DataError
+from audioprobe.runtime.errors import DataError
 
 SR = 16000
 LABELS = ("SPEECH", "NONSPEECH")

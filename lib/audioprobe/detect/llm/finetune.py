@@ -12,13 +12,13 @@ Embedded stand-in only: its projector and LM head are random, so LoRA alone has 
 to steer; `lora.embedded_modules_to_save` trains them in full (peft modules_to_save) and
 `finetune.embedded_lr` replaces the origin's 2e-4. Real weights use LoRA alone.
 
-Data-parallel (N processes under torchrun, audioprobe.dist): every rank draws the same
+Data-parallel (N processes under torchrun, audioprobe.parallel.dist): every rank draws the same
 epoch order and the same SpecAugment over each whole batch of `batch_size` clips, pads it
 to the width one process pads it to, and keeps rows rank, rank + N, ... of it; LoRA
 dropout draws the whole batch's mask and keeps the same rows (dist.ShardedDropout), so
 every rank applies the masks one process applies and the RNG streams stay in step. Each
 rank's loss is its answer-token sum scaled so DDP's gradient mean is the one-process
-gradient (audioprobe.global_batch); dev batches are split between ranks and gathered in
+gradient (audioprobe.parallel.global_batch); dev batches are split between ranks and gathered in
 batch order. One process runs the plain loop, unchanged.
 """
 
@@ -38,8 +38,8 @@ from audioprobe.detect.llm.batch import IGNORE, AudioFeatures, build_batch
 from audioprobe.detect.llm.params import LlmFinetune, LlmLora
 from audioprobe.detect.llm.prompt import PromptIds
 from audioprobe.detect.llm.scoring import answer_sets, p_speech
-from audioprobe.dist import Dist, ShardedDropout, fault_point, set_dropout_shard
-from audioprobe.global_batch import ddp, global_mean_loss
+from audioprobe.parallel.dist import Dist, ShardedDropout, fault_point, set_dropout_shard
+from audioprobe.parallel.global_batch import ddp, global_mean_loss
 
 WARMUP_CAP = 0.1  # warmup never exceeds this fraction of the optimiser steps
 
@@ -166,7 +166,7 @@ def train(model, processor, pids: PromptIds, train_audio: AudioFeatures, train_l
     `log(step, **metrics)` (e.g. a dvclive TrainingLog) receives train_loss, dev_loss and
     dev_balanced_accuracy at every evaluation.
 
-    `d` (audioprobe.dist, world N > 1 under torchrun): each rank trains rows rank, rank + N,
+    `d` (audioprobe.parallel.dist, world N > 1 under torchrun): each rank trains rows rank, rank + N,
     ... of every batch under DistributedDataParallel (see the module docstring); every rank
     ends with the same adapter state and history. World 1 runs the plain loop.
     """

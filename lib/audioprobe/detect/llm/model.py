@@ -18,8 +18,8 @@ from typing import Any
 import torch
 
 from audioprobe.detect.llm.params import LlmModel
-from audioprobe.errors import AudioprobeError, WeightsError
-from audioprobe.provenance import RANDOM_INIT, sha256_file
+from audioprobe.runtime.errors import AudioprobeError, WeightsError
+from audioprobe.runtime.provenance import RANDOM_INIT, sha256_file
 
 BASE_JSON = "base.json"
 EMBEDDED_ID = "embedded-tiny-qwen2-audio"

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from audioprobe.params import Strict
+from audioprobe.runtime.params import Strict
 
 DEFAULT_SYSTEM = "You classify audio content."
 DEFAULT_USER = (
@@ -84,7 +84,7 @@ class LlmFinetune(Strict):
     specaug_time: float = Field(0.05, ge=0.0, le=0.5)  # widest time mask, fraction of the clip's frames
     seed: int = Field(0, ge=0, le=2**32 - 1)
     threads: int = Field(1, ge=1, le=256)  # 1: fastest on a shared CPU, and bit-stable
-    # processes (torchrun workers via audioprobe.launch; 1 = plain single process). The
+    # processes (torchrun workers via audioprobe.parallel.launch; 1 = plain single process). The
     # batch stays batch_size whatever nproc: each process trains batch_size / nproc clips of it.
     nproc: int = Field(1, ge=1, le=1024)
 

@@ -21,8 +21,8 @@ from audioprobe.detect.llm.batch import AudioFeatures, extract
 from audioprobe.detect.llm.clips import SR, read_table
 from audioprobe.detect.llm.model import Loaded, attach_adapter, load_base
 from audioprobe.detect.llm.params import LlmModel
-from audioprobe.errors import DataError
-from audioprobe.headline import banners
+from audioprobe.runtime.errors import DataError
+from audioprobe.runtime.headline import banners
 
 MODELS = ("base", "lora")
 PROMPTS = ("baseline", "opro")

@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from audioprobe.headline import RANDOM_INIT_BANNER, STATUS, SYNTHETIC_BANNER
-from audioprobe.provenance import RANDOM_INIT
+from audioprobe.runtime.headline import RANDOM_INIT_BANNER, STATUS, SYNTHETIC_BANNER
+from audioprobe.runtime.provenance import RANDOM_INIT
 
 ALL_ENCODERS = ("mel", "mimi", "encodec")  # headline keys exist for each, run or not
 TABLE_COLUMNS = (
@@ -78,7 +78,7 @@ def headline_values(rows: list[dict[str, Any]], injection: list[dict[str, Any]],
 
 
 def provenance(evals: list[dict[str, Any]]) -> tuple[dict, dict, dict]:
-    """Return (data, weights, extra values) for audioprobe.headline from the representations' provenance.
+    """Return (data, weights, extra values) for audioprobe.runtime.headline from the representations' provenance.
 
     data = {"librispeech": ...} (one corpus, the same for every encoder); weights = one entry
     per encoder with weights; an encoder without weights (mel) gets the value

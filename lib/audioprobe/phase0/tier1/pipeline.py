@@ -16,8 +16,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from audioprobe.atomic import atomic_dir
-from audioprobe.device import pick_device
+from audioprobe.runtime.atomic import atomic_dir
+from audioprobe.parallel.device import pick_device
 from audioprobe.phase0.speaker_split import SpeakerSplit, read_split
 from audioprobe.phase0.summary import latents_provenance
 from audioprobe.phase0.tier1.evaluate import metrics, per_sample

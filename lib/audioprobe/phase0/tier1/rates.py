@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from audioprobe.errors import ParamsError
+from audioprobe.runtime.errors import ParamsError
 
 RATIO_TOL = 1e-6
 

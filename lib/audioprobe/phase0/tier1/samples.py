@@ -22,7 +22,7 @@ import polars as pl
 import torch
 import zarr
 
-from audioprobe.errors import DataError
+from audioprobe.runtime.errors import DataError
 from audioprobe.phase0.speaker_split import SpeakerSplit
 from audioprobe.phase0.tier1.rates import pool_utterances
 

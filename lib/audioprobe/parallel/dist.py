@@ -11,11 +11,11 @@ Conventions shared by every data-parallel stage (training or sharded encoding):
 - items are split strided, rank r takes items r, r + world, r + 2·world, ... (`shard`), the
   assignment torch's DistributedSampler uses, so shards differ in size by at most one and
   nothing is padded or duplicated;
-- only the main rank (rank 0) writes outputs, atomically (audioprobe.atomic);
+- only the main rank (rank 0) writes outputs, atomically (audioprobe.runtime.atomic);
 - results are gathered as exact counts/sums or per-item values, never averaged averages.
 
 Failures: `session()` writes the exception to torchelastic's per-worker error file so the
-launcher (audioprobe.launch) can print one line naming the rank that failed first; a rank
+launcher (audioprobe.parallel.launch) can print one line naming the rank that failed first; a rank
 that fails only because a peer vanished marks its error `secondary`. SIGTERM (torchrun
 stopping the survivors) raises SystemExit, so `atomic_dir` removes temp folders on the way out.
 
@@ -41,7 +41,7 @@ import torch
 import torch.distributed as tdist
 from torch import nn
 
-from audioprobe.device import pick_device
+from audioprobe.parallel.device import pick_device
 
 FAULT_ENV = "AUDIOPROBE_TEST_FAULT"
 # Messages of the errors a rank sees when a peer process died (gloo / nccl / the TCP store).
@@ -176,7 +176,7 @@ def _first_line(exc: BaseException) -> str:
 
 def _record_failure(d: Dist, exc: BaseException) -> None:
     # torchelastic's error-file format (ProcessFailure reads message + extraInfo.timestamp);
-    # the `audioprobe` entry lets audioprobe.launch tell the root cause from its echoes.
+    # the `audioprobe` entry lets audioprobe.parallel.launch tell the root cause from its echoes.
     path = os.environ.get("TORCHELASTIC_ERROR_FILE")
     if not path:
         return

@@ -8,7 +8,7 @@ most `at_once` children, in order; the first child that exits non-zero stops the
 ones with SIGTERM, the queued ones never start, and its name and exit code are returned.
 
 A child run this way calls `exit_on_sigterm()` so that being stopped raises SystemExit
-and its `audioprobe.atomic` temp folders are removed on the way out.
+and its `audioprobe.runtime.atomic` temp folders are removed on the way out.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 
-from audioprobe import launch
+from audioprobe.parallel import launch
 
 
 def launch_argv(nproc: int, module: str, args: Sequence[str]) -> list[str]:
-    """argv of `python -m audioprobe.launch --nproc N -m module args` with this interpreter."""
+    """argv of `python -m audioprobe.parallel.launch --nproc N -m module args` with this interpreter."""
     return [sys.executable, "-m", launch.__name__, "--nproc", str(nproc), "-m", module, *map(str, args)]
 
 

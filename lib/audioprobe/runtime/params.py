@@ -21,7 +21,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from audioprobe.errors import ParamsError
+from audioprobe.runtime.errors import ParamsError
 
 
 class Strict(BaseModel):
@@ -60,8 +60,8 @@ def schema_for(group: str) -> type[BaseModel]:
 
 def known_groups() -> list[str]:
     """Top-level groups that have a schema: every package under audioprobe/ with a params.py."""
-    root = Path(__file__).parent
-    lanes = sorted(p.parent.name for p in root.glob("*/params.py"))
+    root = Path(__file__).parents[1]  # lib/audioprobe: every package with a params.py but this one
+    lanes = sorted(p.parent.name for p in root.glob("*/params.py") if p.parent.name != "runtime")
     return sorted({*lanes, *_SPECIAL})
 
 

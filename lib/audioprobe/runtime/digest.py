@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from audioprobe.provenance import sha256_tree
+from audioprobe.runtime.provenance import sha256_tree
 
 DIGEST_FILE = "digest.json"
 

@@ -13,7 +13,7 @@ from enum import Enum
 import typer
 
 from audioprobe.data.layout import DATASETS
-from audioprobe.errors import AudioprobeError
+from audioprobe.runtime.errors import AudioprobeError
 
 # rich_markup_mode=None: a usage error (an unknown dataset name) is click's plain
 # "Error: ... is not one of ..." line, not a boxed panel.
@@ -78,8 +78,8 @@ def data_synth(dataset: Dataset = typer.Argument(..., metavar="DATASET", help="w
                out: Path = typer.Option(..., help="folder to write the layout into"),
                params_file: Path = typer.Option(Path("params.yaml"), "--params")) -> None:
     """Write the embedded corpus of one dataset (official layout) into OUT."""
-    from audioprobe import params
-    from audioprobe.atomic import atomic_dir
+    from audioprobe.runtime import params
+    from audioprobe.runtime.atomic import atomic_dir
     from audioprobe.data.sources import materialise
 
     name = dataset.value
@@ -154,7 +154,7 @@ def exp_seed(seed: int) -> None:
 @util_app.command("params")
 def util_params(params_file: Path = typer.Argument(Path("params.yaml"))) -> None:
     """Validate a params file against the schema."""
-    from audioprobe import params
+    from audioprobe.runtime import params
 
     try:
         params.load(params_file)
@@ -166,7 +166,7 @@ def util_params(params_file: Path = typer.Argument(Path("params.yaml"))) -> None
 @util_app.command("plots-template")
 def util_plots_template() -> None:
     """Regenerate the offline `dvc plots show` template (Vega inlined from vl-convert)."""
-    from audioprobe.plots_template import write
+    from audioprobe.tools.plots_template import write
 
     typer.echo(f"wrote {write()}")
 

@@ -1,6 +1,6 @@
 """This rank's share of a global batch and the loss scaling that makes DDP average over it.
 
-Generic pieces of data-parallel training on top of audioprobe.dist (one process: every
+Generic pieces of data-parallel training on top of audioprobe.parallel.dist (one process: every
 helper is the identity, no extra RNG draws). The contract, shared by kws.training,
 reason.training and detect.llm.finetune:
 - every rank draws the same global batch (same seeded generator) and keeps rows
@@ -19,7 +19,7 @@ from typing import TypeVar
 import torch
 from torch import nn
 
-from audioprobe.dist import Dist
+from audioprobe.parallel.dist import Dist
 
 T = TypeVar("T")
 

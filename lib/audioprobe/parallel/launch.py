@@ -1,6 +1,6 @@
 """Run a stage module in this process (nproc 1) or as N torchrun workers on this node.
 
-    python -m audioprobe.launch --nproc N -m stages.kws_train --condition base ...
+    python -m audioprobe.parallel.launch --nproc N -m stages.kws_train --condition base ...
 
 dvc.yaml runs data-parallel stages through this so one params key (`kws.train.nproc`)
 picks the launcher: `dvc exp run -S kws.train.nproc=2` is all a user types.
@@ -9,7 +9,7 @@ picks the launcher: `dvc exp run -S kws.train.nproc=2` is all a user types.
   distributed is set up, and results are those of a plain `python -m <module>`.
 - nproc N > 1: torchrun's own launcher (torch.distributed.run, called in-process) starts N
   workers with a standalone c10d rendezvous on this node; backend and device are chosen by
-  each worker (audioprobe.dist: nccl on CUDA, gloo on CPU). Several nodes are torchrun's job
+  each worker (audioprobe.parallel.dist: nccl on CUDA, gloo on CPU). Several nodes are torchrun's job
   (the README's "Scaling up" shows `torchrun --nnodes ... --rdzv-backend c10d`); the
   stage module is the same.
 
@@ -17,7 +17,7 @@ A launcher stopped by SIGTERM or SIGINT stops its workers and exits 128 + the si
 number without a traceback. When a worker fails, torchrun stops the others and this prints ONE line,
 `error: <module>: rank R of N failed (exit code C): <its error>`, naming the rank whose
 error came first and was not just the echo of a peer vanishing, then exits 1. Workers
-write outputs only through audioprobe.atomic, so nothing partial is left behind.
+write outputs only through audioprobe.runtime.atomic, so nothing partial is left behind.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import sys
 def _parse(argv: list[str]) -> tuple[int, str, list[str]]:
     # Everything after `-m MODULE` belongs to the module (argparse would try to read its
     # options as ours), so split there first.
-    p = argparse.ArgumentParser(prog="python -m audioprobe.launch", usage="%(prog)s [--nproc N] -m MODULE [ARGS ...]",
+    p = argparse.ArgumentParser(prog="python -m audioprobe.parallel.launch", usage="%(prog)s [--nproc N] -m MODULE [ARGS ...]",
                                 description=(__doc__ or "").splitlines()[0])
     p.add_argument("--nproc", type=int, default=1, help="worker processes on this node (1: run in-process)")
     if "-m" not in argv or argv.index("-m") == len(argv) - 1:
@@ -63,7 +63,7 @@ def _failure_line(module: str, world: int, failures: dict) -> str:
 
     rank, f = min(failures.items(), key=when)
     msg = f.message if isinstance(f.message, str) else (f.message or {}).get("message", "")
-    if not info(f):  # no error file: killed by a signal, or died before audioprobe.dist started
+    if not info(f):  # no error file: killed by a signal, or died before audioprobe.parallel.dist started
         msg = f"signal {f.signal_name()}" if f.exitcode < 0 else "see its output above"
     return f"error: {module}: rank {rank} of {world} failed (exit code {f.exitcode}): {msg}"
 
@@ -88,7 +88,7 @@ def run_torchrun(nproc: int, module: str, args: list[str]) -> int:
         print(_failure_line(module, nproc, exc.failures), file=sys.stderr)
         return 1
     except SignalException as exc:
-        # Stopped from outside (SIGTERM from a parent such as audioprobe.procs, or Ctrl-C):
+        # Stopped from outside (SIGTERM from a parent such as audioprobe.parallel.procs, or Ctrl-C):
         # torchrun has already stopped the workers, which removed their temp folders.
         # Exit as a stopped process would, without the agent's traceback.
         return 128 + int(exc.sigval)

@@ -6,7 +6,7 @@ import sys
 
 import torch
 
-from audioprobe.errors import ParamsError
+from audioprobe.runtime.errors import ParamsError
 
 _announced: set[str] = set()
 

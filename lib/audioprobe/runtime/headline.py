@@ -21,8 +21,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from audioprobe.atomic import write_json
-from audioprobe.provenance import RANDOM_INIT
+from audioprobe.runtime.atomic import write_json
+from audioprobe.runtime.provenance import RANDOM_INIT
 from audioprobe.runtime import numerics
 
 MAX_KEYS = 24

@@ -1,0 +1,1 @@
+"""For people, not stages: the `audioprobe` command and the offline plots template."""
