@@ -12,7 +12,7 @@ import polars as pl  # noqa: E402
 import typer  # noqa: E402
 
 from audioprobe.runtime import params  # noqa: E402
-from audioprobe.runtime.atomic import atomic_file, write_json  # noqa: E402
+from audioprobe.runtime.atomic import atomic_file, write_csv, write_json  # noqa: E402
 from audioprobe.data.layout import DATASETS  # noqa: E402
 from audioprobe.data.summary import headline_values, summarise  # noqa: E402
 from audioprobe.runtime.headline import SYNTHETIC_BANNER  # noqa: E402
@@ -25,7 +25,7 @@ app = typer.Typer(add_completion=False)
 def main(
     raw: Path = typer.Option(Path("data/raw")),
     metrics: Path = typer.Option(Path("metrics/data.json")),
-    plots: Path = typer.Option(Path("plots/data")),
+    plots: Path = typer.Option(Path("plots/data/report")),
     params_file: Path = typer.Option(Path("params.yaml"), "--params"),
 ) -> None:
     cfg = params.load_group("data_report", params_file)
@@ -36,8 +36,7 @@ def main(
         detail[name] = {k.split(".", 1)[1]: v for k, v in m.items()}
         frames.append(pl.DataFrame({"dataset": [name] * len(dur), "seconds": dur}))
     table = pl.concat(frames)
-    with atomic_file(plots / "durations.csv") as tmp:
-        table.write_csv(tmp)
+    write_csv(plots / "durations.csv", table)
     fig, axes = plt.subplots(2, 3, figsize=(9.6, 5.6))
     axes = axes.ravel()
     axes[-1].set_visible(False)

@@ -30,7 +30,7 @@ def needed(cfg) -> list[str]:
 def main(
     raw: Path = typer.Option(Path("data/raw"), help="folder holding data/raw/<dataset>"),
     out: Path = typer.Option(Path("data/detect/clips")),
-    counts: Path = typer.Option(Path("plots/detect/dataset_counts.csv")),
+    counts: Path = typer.Option(Path("plots/detect/dataset/dataset_counts.csv")),
     params_file: Path = typer.Option(Path("params.yaml"), "--params"),
 ) -> None:
     cfg = params.load_group("detect.dataset", params_file)

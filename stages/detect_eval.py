@@ -10,9 +10,9 @@ import polars as pl
 import typer
 
 from audioprobe.runtime import headline, params
-from audioprobe.runtime.atomic import write_json
+from audioprobe.runtime.atomic import write_csv, write_json
 from audioprobe.detect import figures
-from audioprobe.detect.report import headline_values, latency_rows, write_table
+from audioprobe.detect.report import headline_values, latency_rows
 from audioprobe.detect.evaluate import evaluate_system, load_system
 from stages._run import run
 
@@ -24,7 +24,8 @@ def main(
     clips: Path = typer.Option(Path("data/detect/hygiene/clips.parquet")),
     provenance: Path = typer.Option(Path("data/detect/hygiene/provenance.json")),
     scores: Path = typer.Option(Path("data/detect/scores")),
-    plots: Path = typer.Option(Path("plots/detect")),
+    plots: Path = typer.Option(Path("plots/detect/eval")),
+    host: Path = typer.Option(Path("plots/detect/host"), help="gitignored side folder for timings"),
     metrics: Path = typer.Option(Path("metrics/detect.json")),
     params_file: Path = typer.Option(Path("params.yaml"), "--params"),
 ) -> None:
@@ -41,8 +42,9 @@ def main(
     for key, name in (("metrics", "metrics.csv"), ("reliability", "reliability.csv"), ("heatmap", "error_heatmap.csv"),
                       ("errors", "confident_errors.csv"), ("curves", "psychometric.csv"),
                       ("points", "psychometric_points.csv")):
-        write_table(plots / name, [row for s in systems for row in results[s][key]])
-    write_table(plots / "systems.csv", [{**results[s]["fitted"].as_dict(), **loaded[s][0]["provenance"]} for s in systems])
+        write_csv(plots / name, [row for s in systems for row in results[s][key]], float_precision=6, allow_empty=True)
+    write_csv(plots / "systems.csv", [{**results[s]["fitted"].as_dict(), **loaded[s][0]["provenance"]} for s in systems],
+              float_precision=6, allow_empty=True)
     figures.psychometric([c for s in systems for c in results[s]["curves"]],
                          [p for s in systems for p in results[s]["points"]], systems, plots / "psychometric.png", banners)
     figures.reliability([r for s in systems for r in results[s]["reliability"]], systems, plots / "reliability.png", banners)
@@ -56,10 +58,10 @@ def main(
         typer.echo(f"{s}: test BA {m['bal_acc']:.3f} acc {m['accuracy']:.3f} ECE {m['ece']:.3f} "
                    f"DT50 {c.get('dt50_text')} DT75 {c.get('dt75_text')}")
     # Timings are host-dependent: printed and written to the gitignored host/ folder only.
-    lat = latency_rows(plots / "host", systems, results)
+    lat = latency_rows(host, systems, results)
     if lat:
-        write_table(plots / "host" / "latency.csv", lat)
-        figures.pareto(lat, plots / "host" / "pareto.png", banners)
+        write_csv(host / "latency.csv", lat, float_precision=6, allow_empty=True)
+        figures.pareto(lat, host / "pareto.png", banners)
         for r in lat:
             typer.echo(f"latency {r['system']}: mean {r['latency_ms']:.3f} ms, p95 {r['total_p95_ms']:.3f} ms per clip "
                        f"(this host){' [Pareto]' if r['pareto'] else ''}")

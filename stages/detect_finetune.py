@@ -36,8 +36,8 @@ def main(
     clips: Path = typer.Option(Path("data/detect/clips")),
     kept: Path = typer.Option(Path("data/detect/hygiene/clips.parquet")),
     out: Path = typer.Option(Path("data/detect/llm/adapter")),
-    live: Path = typer.Option(Path("plots/detect/live/finetune")),
-    summary: Path = typer.Option(Path("plots/detect/llm/finetune.json")),
+    live: Path = typer.Option(Path("plots/detect/finetune/live")),
+    summary: Path = typer.Option(Path("plots/detect/finetune/finetune.json")),
     params_file: Path = typer.Option(Path("params.yaml"), "--params"),
 ) -> None:
     cfg = params.load_group("detect.llm", params_file)

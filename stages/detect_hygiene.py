@@ -21,7 +21,7 @@ app = typer.Typer(add_completion=False)
 def main(
     clips: Path = typer.Option(Path("data/detect/clips")),
     out: Path = typer.Option(Path("data/detect/hygiene")),
-    plots: Path = typer.Option(Path("plots/detect")),
+    plots: Path = typer.Option(Path("plots/detect/hygiene")),
     params_file: Path = typer.Option(Path("params.yaml"), "--params"),
 ) -> None:
     ds = params.load_group("detect.dataset", params_file)

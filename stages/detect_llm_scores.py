@@ -26,7 +26,7 @@ def main(
     model: str = typer.Option(..., help="base | lora"),
     base: Path = typer.Option(Path("data/detect/llm/base")),
     adapter: Path = typer.Option(Path("data/detect/llm/adapter")),
-    opro: Path = typer.Option(Path("plots/detect/llm"), help="folder of detect_opro's opro_<model>.json"),
+    opro: Path = typer.Option(None, help="detect_opro@<model>'s folder, holding opro_<model>.json (default plots/detect/opro/<model>)"),
     clips: Path = typer.Option(Path("data/detect/clips")),
     kept: Path = typer.Option(Path("data/detect/hygiene/clips.parquet")),
     out: Path = typer.Option(Path("data/detect/scores")),
@@ -40,7 +40,7 @@ def main(
     loaded = load_model(model, base, adapter, cfg.model)
     table = read_table(kept).sort("clip_id")  # every split, once: dev for fitting, test for the report
     clipset = load_clips(table, clips, loaded.processor)
-    found = json.loads((opro / f"opro_{model}.json").read_text())
+    found = json.loads(((opro or Path("plots/detect/opro") / model) / f"opro_{model}.json").read_text())
     prompts = {"baseline": cfg.prompt.user, "opro": found["best_prompt"]}
     n = table.height
     for kind, user in prompts.items():

@@ -28,12 +28,13 @@ def main(
     adapter: Path = typer.Option(Path("data/detect/llm/adapter")),
     clips: Path = typer.Option(Path("data/detect/clips")),
     kept: Path = typer.Option(Path("data/detect/hygiene/clips.parquet")),
-    plots: Path = typer.Option(Path("plots/detect/llm")),
+    plots: Path = typer.Option(None, help="output folder (default plots/detect/opro/<model>)"),
     params_file: Path = typer.Option(Path("params.yaml"), "--params"),
 ) -> None:
     if model not in MODELS:
         raise typer.BadParameter(f"--model must be one of {MODELS}")
     cfg = params.load_group("detect.llm", params_file)
+    plots = plots or Path("plots/detect/opro") / model
     op = cfg.opro
     torch.set_num_threads(cfg.scoring.threads)
     t0 = time.perf_counter()

@@ -69,7 +69,7 @@ def main(
     features: Path = typer.Option(Path("data/kws/features"), help="kws_features output"),
     runs_dir: Path = typer.Option(Path("data/kws/runs"), "--runs", help="kws_train outputs"),
     metrics_out: Path = typer.Option(Path("metrics/kws.json"), "--metrics"),
-    plots_dir: Path = typer.Option(Path("plots/kws"), "--plots"),
+    plots_dir: Path = typer.Option(Path("plots/kws/analyze"), "--plots"),
     params_file: Path = typer.Option(Path("params.yaml"), "--params"),
 ) -> None:
     import torch

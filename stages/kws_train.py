@@ -43,9 +43,9 @@ def main(
                                              " (default: every condition, kws.train.parallel at a time)"),
     features: Path = typer.Option(Path("data/kws/features"), help="kws_features output"),
     runs: Path = typer.Option(Path("data/kws/runs"), help="folder of run folders <condition>-<replica>"),
-    curves: Path = typer.Option(Path("plots/kws/live"), help="folder of dvclive folders <condition>-<replica>"),
+    curves: Path = typer.Option(None, help="this replica's folder of dvclive folders, one per condition (default plots/kws/train/<replica>)"),
     out: Path = typer.Option(None, help="with --condition: this run's folder (default <runs>/<condition>-<replica>)"),
-    live: Path = typer.Option(None, help="with --condition: its dvclive folder (default <curves>/<condition>-<replica>)"),
+    live: Path = typer.Option(None, help="with --condition: its dvclive folder (default <curves>/<condition>)"),
     params_file: Path = typer.Option(Path("params.yaml"), "--params"),
     progress: bool = typer.Option(True, help="tqdm progress bars (off when runs train side by side)"),
 ) -> None:
@@ -57,11 +57,12 @@ def main(
     if replica not in kws.train.replicas:
         raise ParamsError(f"--replica {replica} is not in params.yaml kws.train.replicas {kws.train.replicas}")
     cache = _checked_cache(features, kws.model.n_mels)
+    curves = curves or Path("plots/kws/train") / str(replica)
     if condition is None:
         _train_replica(replica, seed, kws.train, features, runs, curves, params_file, progress)
         return
     out = out or runs / f"{condition}-{replica}"
-    live = live or curves / f"{condition}-{replica}"
+    live = live or curves / condition
     _train_one(condition, replica, seed, cache, kws.train, kws.model, out, live, progress)
 
 
@@ -90,9 +91,10 @@ def _train_replica(replica, seed, cfg, features, runs, curves, params_file, prog
         # The children write into these temp folders (atomically themselves); they replace
         # the committed folders only after every run exited 0.
         jobs = {}
+        live_root = stack.enter_context(atomic_dir(curves))  # the replica's curves, one folder per condition
         for cond, name in zip(CONDITIONS, names):
             out = stack.enter_context(atomic_dir(runs / name))
-            live = stack.enter_context(atomic_dir(curves / name))
+            live = live_root / cond
             jobs[name] = procs.launch_argv(cfg.nproc, "stages.kws_train", [
                 "--condition", cond, "--replica", replica, "--seed", seed, "--features", features,
                 "--out", out, "--live", live, "--params", params_file,

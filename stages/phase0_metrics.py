@@ -20,7 +20,7 @@ import zarr
 from safetensors.numpy import load_file, save_file
 
 from audioprobe.runtime import params
-from audioprobe.runtime.atomic import atomic_dir, atomic_file, write_json
+from audioprobe.runtime.atomic import atomic_dir, write_csv, write_json
 from audioprobe.runtime.errors import DataError
 from audioprobe.phase0.evaluate import Assignment, MetricSettings, evaluate_lag, split_data
 from audioprobe.phase0.summary import latents_provenance, scheme_rows, table_rows
@@ -29,17 +29,12 @@ from stages._run import run
 app = typer.Typer(add_completion=False)
 
 
-def _csv(path: Path, rows: list[dict]) -> None:
-    with atomic_file(path) as tmp:
-        pl.DataFrame(rows, infer_schema_length=None).write_csv(tmp, float_precision=6)
-
-
 @app.command()
 def main(
     latents: Path = typer.Option(Path("data/phase0/latents.zarr"), help="latents stage store"),
     frames: Path = typer.Option(Path("data/phase0/phase0_frames.parquet"), help="frames stage index"),
     conditioning: Path = typer.Option(Path("data/phase0/conditioning"), help="conditioning_fit output"),
-    tables: Path = typer.Option(Path("plots/phase0"), help="folder for the committed tables"),
+    tables: Path = typer.Option(Path("plots/phase0/metrics"), help="folder for the committed tables"),
     diagnostics: Path = typer.Option(Path("data/phase0/diagnostics"), help="arrays for the report plots"),
     params_file: Path = typer.Option(Path("params.yaml"), "--params"),
 ) -> None:
@@ -100,10 +95,10 @@ def main(
                 f"{s} {e.get('vr') if e.get('vr') is None else round(e['vr'], 3)} "
                 f"(excluded {e.get('excluded_mass') if e.get('excluded_mass') is None else round(e['excluded_mass'], 3)})"
                 for s, e in evals.items()))
-    _csv(tables / "tables.csv", rows)
-    _csv(tables / "schemes.csv", schemes)
-    _csv(tables / "speakers.csv", speakers)
-    _csv(tables / "confidence.csv", curves)
+    write_csv(tables / "tables.csv", rows, float_precision=6)
+    write_csv(tables / "schemes.csv", schemes, float_precision=6)
+    write_csv(tables / "speakers.csv", speakers, float_precision=6)
+    write_csv(tables / "confidence.csv", curves, float_precision=6)
     write_json(tables / "summary.json", summary)
     typer.echo(f"phase0_metrics: {len(rows)} table rows -> {tables}/tables.csv")
 

@@ -49,10 +49,10 @@ def _read_csv(path: Path, schema: dict | None = None) -> list[dict]:
 
 @app.command()
 def main(
-    tables: Path = typer.Option(Path("plots/phase0"), help="phase0_metrics tables folder"),
+    tables: Path = typer.Option(Path("plots/phase0/metrics"), help="phase0_metrics tables folder"),
     diagnostics: Path = typer.Option(Path("data/phase0/diagnostics"), help="phase0_metrics diagnostics"),
     metrics: Path = typer.Option(Path("metrics/phase0.json"), help="headline metrics file"),
-    plots: Path = typer.Option(Path("plots/phase0"), help="report.txt, decision.csv, chart data and PNGs"),
+    plots: Path = typer.Option(Path("plots/phase0/report"), help="report.txt, decision.csv, chart data and PNGs"),
     params_file: Path = typer.Option(Path("params.yaml"), "--params"),
 ) -> None:
     cfg = params.load_group("phase0.decision", params_file)

@@ -33,7 +33,7 @@ def main(
     lm_dir: Path = typer.Option(Path("data/reason/lm")),
     runs: Path = typer.Option(Path("data/reason/runs")),
     metrics: Path = typer.Option(Path("metrics/reason.json")),
-    plots: Path = typer.Option(Path("plots/reason")),
+    plots: Path = typer.Option(Path("plots/reason/eval")),
     seed: int = typer.Option(42),
     params_file: Path = typer.Option(Path("params.yaml"), "--params"),
 ) -> None:

@@ -84,7 +84,7 @@ def _train_and_write(d: dist.Dist, cfg, arm, raw, features, lm_dir, lm_name, out
     train = ArmBatches(tok, rows["train"], [[c.to(device) for c in x] for x in inputs["train"]])
     dev = ArmBatches(tok, rows["val"], [[c.to(device) for c in x] for x in inputs["val"]])
     out = out or Path("data/reason/runs") / arm
-    live = live or Path("plots/reason/live") / arm
+    live = live or Path("plots/reason/train") / arm
     with _outputs(d, out, live) as (tmp, tmp_live, curves):
         def log(row: dict) -> None:  # one curve point per dev evaluation (rank 0)
             curves.log(int(row["step"]), **{k: v for k, v in row.items() if k != "step"})

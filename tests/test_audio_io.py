@@ -148,7 +148,7 @@ def test_download_stage_reports_every_bad_file_and_leaves_nothing(tmp_path):
     pfile.write_text(yaml.safe_dump(cfg))
     out = tmp_path / "data" / "raw" / "esc50"
     proc = subprocess.run(
-        [sys.executable, "-m", "stages.download", "--dataset", "esc50", "--params", str(pfile), "--out", str(out)],
+        [sys.executable, "-m", "stages.data_download", "--dataset", "esc50", "--params", str(pfile), "--out", str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 1, proc.stderr
@@ -165,7 +165,7 @@ def test_download_stage_reports_every_bad_file_and_leaves_nothing(tmp_path):
     for i, b in ((1, bad1), (2, bad2)):
         write_audio(b, _noise(5 * SR, seed=i), SR)
     proc = subprocess.run(
-        [sys.executable, "-m", "stages.download", "--dataset", "esc50", "--params", str(pfile), "--out", str(out)],
+        [sys.executable, "-m", "stages.data_download", "--dataset", "esc50", "--params", str(pfile), "--out", str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stderr

@@ -78,7 +78,7 @@ def _params_file(tmp_path: Path, dataset: str, **override) -> Path:
 
 def _download(dataset: str, pfile: Path, out: Path, cwd: Path = REPO, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "stages.download", "--dataset", dataset, "--params", str(pfile), "--out", str(out)],
+        [sys.executable, "-m", "stages.data_download", "--dataset", dataset, "--params", str(pfile), "--out", str(out)],
         cwd=cwd, capture_output=True, text=True, timeout=300, **kw)
 
 
@@ -365,7 +365,7 @@ def test_sigterm_leaves_no_temp_folder(tmp_path):
     pfile = _params_file(tmp_path, "librispeech")  # embedded: eSpeak synthesis takes a few seconds
     out = tmp_path / "data" / "raw" / "librispeech"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "stages.download", "--dataset", "librispeech", "--params", str(pfile), "--out", str(out)],
+        [sys.executable, "-m", "stages.data_download", "--dataset", "librispeech", "--params", str(pfile), "--out", str(out)],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     tmp = out.parent / ".librispeech.tmp"
     deadline = time.monotonic() + 120

@@ -165,7 +165,7 @@ def test_latents_stage_stops_with_one_line_naming_the_param(tmp_path):
     params = tmp_path / "params.yaml"
     params.write_text("phase0:\n  latents: {device: cpu}\n  encoder: {name: mimi, weights: data/local/missing.safetensors}\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "stages.latents", "--params", str(params), "--raw", str(tmp_path / "raw"),
+        [sys.executable, "-m", "stages.phase0_latents", "--params", str(params), "--raw", str(tmp_path / "raw"),
          "--out", str(tmp_path / "out"), "--stats", str(tmp_path / "m.json")],
         cwd=repo, capture_output=True, text=True, timeout=120,
         env={**os.environ, "PYTHONPATH": str(repo)},

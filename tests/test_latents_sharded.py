@@ -50,7 +50,7 @@ def _params(tmp: Path, nproc: int = 1) -> Path:
 
 
 def _run_stage(raw: Path, out: Path, nproc: int, fault: str | None = None) -> subprocess.CompletedProcess:
-    launcher = [sys.executable, "-m", "audioprobe.parallel.launch", "--nproc", str(nproc), "-m", "stages.latents"]
+    launcher = [sys.executable, "-m", "audioprobe.parallel.launch", "--nproc", str(nproc), "-m", "stages.phase0_latents"]
     env = {**os.environ, "PYTHONPATH": f"{REPO / 'lib'}{os.pathsep}{REPO}",
            "HF_HUB_OFFLINE": "1"}
     env.pop("AUDIOPROBE_TEST_FAULT", None)
@@ -117,7 +117,7 @@ def test_torchrun_two_ranks_crash_then_resume_equal_one_process(raw, tmp_path):
     crash = _run_stage(raw, tmp_path / "two", 2, fault="latents.block@1")
     assert crash.returncode == 1
     last = crash.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: stages.latents: rank 1 of 2 failed") and "injected test fault" in last, last
+    assert last.startswith("error: stages.phase0_latents: rank 1 of 2 failed") and "injected test fault" in last, last
     data = tmp_path / "two" / "data"
     assert not (data / "latents.zarr").exists() and not (data / "latents_index.parquet").exists()
     assert not (tmp_path / "two" / "stats.json").exists()

@@ -151,7 +151,7 @@ def test_download_stage_rejects_bad_params_with_one_line(tmp_path):
     f.write_text(yaml.safe_dump(_set(DEFAULT, "data.esc50.source", "ftp")))
     out = tmp_path / "raw" / "esc50"
     proc = subprocess.run(
-        [sys.executable, "-m", "stages.download", "--dataset", "esc50", "--params", str(f), "--out", str(out)],
+        [sys.executable, "-m", "stages.data_download", "--dataset", "esc50", "--params", str(f), "--out", str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 1, proc.stderr

@@ -154,7 +154,7 @@ def test_two_runs_of_the_stage_write_byte_identical_outputs(data, tmp_path):
     for run in ("a", "b"):
         out = tmp_path / run
         proc = subprocess.run(
-            [sys.executable, "-m", "stages.conditioning_fit", "--latents", str(tmp_path / "latents.zarr"),
+            [sys.executable, "-m", "stages.phase0_conditioning", "--latents", str(tmp_path / "latents.zarr"),
              "--frames", str(tmp_path / "frames.parquet"), "--out", str(out), "--seed", "5",
              "--params", str(tmp_path / "params.yaml")],
             cwd=repo, env=env, capture_output=True, text=True, timeout=300)

@@ -43,7 +43,7 @@ def _run(raw: Path, tmp: Path, encoder: str, tier1: str = "{}", **env_extra: str
     env = {**os.environ, "PYTHONPATH": f"{REPO / 'lib'}{os.pathsep}{REPO}", "HF_HUB_OFFLINE": "1",
            "TRANSFORMERS_OFFLINE": "1", **env_extra}
     return subprocess.run(
-        [sys.executable, "-m", "stages.tier1_latents", "--encoder", encoder, "--raw", str(raw),
+        [sys.executable, "-m", "stages.phase0_tier1_latents", "--encoder", encoder, "--raw", str(raw),
          "--out", str(tmp / encoder), "--stats", str(tmp / f"latents_{encoder}.json"), "--params", str(params)],
         cwd=REPO, capture_output=True, text=True, timeout=300, env=env,
     )

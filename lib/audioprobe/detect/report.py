@@ -7,21 +7,11 @@ from pathlib import Path
 
 import polars as pl
 
-from audioprobe.runtime.atomic import atomic_file
 from audioprobe.detect.evaluate import pareto_front
 from audioprobe.detect.latency import summary
 from audioprobe.runtime.headline import STATUS
 
 _STATUS = {"censored-low": STATUS["censored_low"], "censored-high": STATUS["censored_high"]}
-
-
-def write_table(path: Path, rows: list[dict]) -> None:
-    """CSV atomically; an empty table is written as an empty file (e.g. no errors at all)."""
-    with atomic_file(path) as tmp:
-        if rows:
-            pl.DataFrame(rows, infer_schema_length=None).write_csv(tmp, float_precision=6)
-        else:
-            tmp.write_text("")
 
 
 def headline_values(results: dict[str, dict], systems: list[str]) -> dict:

@@ -33,8 +33,7 @@ from torch import nn
 from tqdm import tqdm
 
 from audioprobe.parallel.device import pick_device
-from audioprobe.parallel.dist import Dist, GlobalBatchSampler, fault_point, set_dropout_shard
-from audioprobe.parallel.global_batch import global_mean_loss
+from audioprobe.parallel.dist import Dist, GlobalBatchSampler, fault_point, global_mean_loss, set_dropout_shard
 from audioprobe.metrics.classification import accuracy
 
 

@@ -35,13 +35,16 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as tdist
 from torch import nn
 
 from audioprobe.parallel.device import pick_device
+from audioprobe.parallel.procs import exit_on_sigterm
+
+T = TypeVar("T")
 
 FAULT_ENV = "AUDIOPROBE_TEST_FAULT"
 # Messages of the errors a rank sees when a peer process died (gloo / nccl / the TCP store).
@@ -106,23 +109,43 @@ class Dist:
             t = moved.cpu()
         return t
 
-    def wrap(self, model: nn.Module) -> nn.Module:
+    def wrap(self, model: nn.Module, find_unused: bool = False) -> nn.Module:
         """Return model wrapped in DistributedDataParallel (world > 1), else model itself.
 
         DDP averages gradients over ranks; the training loop scales each rank's loss so that
-        this average is the mean over the global batch (see kws.training).
+        this average is the mean over the global batch (`global_mean_loss`). `find_unused`:
+        some parameters may get no gradient on a rank's rows (e.g. a separator used only by
+        two-clip rows); DDP then still averages them, and a parameter no rank used keeps grad
+        None, as in one process (the optimizer skips it alike).
         """
         if not self.distributed:
             return model
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [self.device.index] if self.device.type == "cuda" else None
-        return DistributedDataParallel(model, device_ids=ids)
+        return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=find_unused)
 
     def destroy(self) -> None:
         """Leave the process group (no-op in world 1)."""
         if self.distributed and tdist.is_initialized():
             tdist.destroy_process_group()
+
+
+
+# ---- a global batch shared between ranks (kws.training, reason.training, detect.llm.finetune)
+# Every rank draws the same global batch (same seeded generator) and keeps rows rank,
+# rank + N, ... of it (`rank_rows`), so N processes train on the batches one sees. Each rank's
+# loss is its SUM over its rows times N / (the global batch's count of loss terms)
+# (`global_mean_loss`): DDP averages the ranks' gradients, so the result is the gradient of
+# the mean over the whole global batch, whatever the split of rows (or tokens) between ranks.
+def rank_rows(d: Dist, rows: Sequence[T]) -> list[T]:
+    """Return this rank's rows of a global batch: rows[rank::world] (all of them in world 1)."""
+    return list(rows[d.rank :: d.world])
+
+
+def global_mean_loss(d: Dist, loss_sum: torch.Tensor, n_global: int) -> torch.Tensor:
+    """Return loss_sum · world / n_global: DDP's average of it over ranks is the global-batch mean."""
+    return loss_sum * (d.world / n_global)
 
 
 def env_world() -> tuple[int, int, int]:
@@ -190,17 +213,13 @@ def _record_failure(d: Dist, exc: BaseException) -> None:
             json.dump(data, f)
 
 
-def _sigterm_to_exit(signum, frame) -> None:  # noqa: ARG001
-    # torchrun stops the surviving ranks with SIGTERM when one fails: turn it into an
-    # exception so context managers (atomic_dir) clean up their temp folders.
-    raise SystemExit(128 + signal.SIGTERM)
-
-
 @contextlib.contextmanager
 def session(device: str = "auto", param: str = "device", timeout_s: float = 600.0) -> Iterator[Dist]:
     """Yield init(...)'s Dist; on exit leave the process group, on error record it for the launcher."""
     d = init(device, param, timeout_s)
-    previous = signal.signal(signal.SIGTERM, _sigterm_to_exit) if d.distributed else None
+    # torchrun stops the surviving ranks with SIGTERM when one fails: as SystemExit, context
+    # managers (atomic_dir) clean up their temp folders on the way out.
+    previous = exit_on_sigterm() if d.distributed else None
     failed = False
     try:
         yield d

@@ -19,12 +19,13 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 
-from audioprobe.parallel import launch
 
 
 def launch_argv(nproc: int, module: str, args: Sequence[str]) -> list[str]:
     """argv of `python -m audioprobe.parallel.launch --nproc N -m module args` with this interpreter."""
-    return [sys.executable, "-m", launch.__name__, "--nproc", str(nproc), "-m", module, *map(str, args)]
+    # By name, not an import: every stage that stops on SIGTERM imports this module, and the
+    # launcher's code is a dependency of the launched stages only.
+    return [sys.executable, "-m", "audioprobe.parallel.launch", "--nproc", str(nproc), "-m", module, *map(str, args)]
 
 
 def run_side_by_side(jobs: Mapping[str, Sequence[str]], at_once: int,
@@ -65,6 +66,10 @@ def _sigterm_to_exit(signum, frame) -> None:  # noqa: ARG001
     raise SystemExit(128 + signal.SIGTERM)
 
 
-def exit_on_sigterm() -> None:
-    """Make SIGTERM raise SystemExit(143) in this process, so context managers clean up."""
-    signal.signal(signal.SIGTERM, _sigterm_to_exit)
+def exit_on_sigterm():
+    """Make SIGTERM raise SystemExit(143) in this process, so context managers (atomic_dir)
+    remove their temp folders on the way out; return the previous handler.
+
+    The one SIGTERM handler of the package: a stage stopped by DVC or `kill`, a run stopped by
+    its side-by-side parent, a torchrun rank stopped because a peer failed."""
+    return signal.signal(signal.SIGTERM, _sigterm_to_exit)

@@ -8,8 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from audioprobe.parallel.dist import Dist, fault_point
-from audioprobe.parallel.global_batch import ddp, global_mean_loss, rank_rows
+from audioprobe.parallel.dist import Dist, fault_point, global_mean_loss, rank_rows
 from audioprobe.reason.batching import answer_ids, answer_loss, assemble, prompt_ids
 from audioprobe.reason.mapper import AudioMapper
 from audioprobe.reason.rows import derangement, row_clips, split_clips
@@ -116,7 +115,7 @@ def train_mapper(lm, mapper: AudioMapper, train: ArmBatches, dev: ArmBatches, pa
     """
     world = d.world if d is not None else 1
     gen = torch.Generator().manual_seed(seed)
-    net = ddp(d, mapper, find_unused=True) if world > 1 else mapper
+    net = d.wrap(mapper, find_unused=True)
     opt = torch.optim.AdamW([p for p in mapper.parameters() if p.requires_grad], lr=cfg.lr,
                             weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg.warmup_steps, cfg.max_steps))

@@ -52,14 +52,28 @@ def write_json(path: str | Path, obj: Any) -> None:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
-def write_csv(path: str | Path, rows: list[dict]) -> None:
-    """Write dict rows as CSV atomically; columns in the first row's key order."""
-    if not rows:
-        raise ValueError(f"{path}: no rows to write")
-    with atomic_file(path) as tmp, open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+def write_csv(path: str | Path, rows: list[dict] | Any, float_precision: int | None = None,
+              allow_empty: bool = False) -> None:
+    """Write a table as CSV atomically: dict rows (columns in the first row's key order) or a
+    polars DataFrame. `float_precision`: that many decimals in float columns (dict rows then go
+    through polars); None keeps each value's shortest round-trip form. With `allow_empty`, no
+    rows write an empty file (e.g. no errors at all); otherwise they are an error."""
+    if isinstance(rows, list) and not rows:
+        if not allow_empty:
+            raise ValueError(f"{path}: no rows to write")
+        write_text(path, "")
+        return
+    with atomic_file(path) as tmp:
+        if isinstance(rows, list) and float_precision is None:
+            with open(tmp, "w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=list(rows[0]))
+                w.writeheader()
+                w.writerows(rows)
+            return
+        import polars as pl
+
+        frame = pl.DataFrame(rows, infer_schema_length=None) if isinstance(rows, list) else rows
+        frame.write_csv(tmp, float_precision=float_precision)
 
 
 def write_text(path: str | Path, text: str) -> None:

@@ -18,7 +18,7 @@ to the width one process pads it to, and keeps rows rank, rank + N, ... of it; L
 dropout draws the whole batch's mask and keeps the same rows (dist.ShardedDropout), so
 every rank applies the masks one process applies and the RNG streams stay in step. Each
 rank's loss is its answer-token sum scaled so DDP's gradient mean is the one-process
-gradient (audioprobe.parallel.global_batch); dev batches are split between ranks and gathered in
+gradient (audioprobe.parallel.dist); dev batches are split between ranks and gathered in
 batch order. One process runs the plain loop, unchanged.
 """
 
@@ -38,8 +38,7 @@ from audioprobe.detect.llm.batch import IGNORE, AudioFeatures, build_batch
 from audioprobe.detect.llm.params import LlmFinetune, LlmLora
 from audioprobe.detect.llm.prompt import PromptIds
 from audioprobe.detect.llm.scoring import answer_sets, p_speech
-from audioprobe.parallel.dist import Dist, ShardedDropout, fault_point, set_dropout_shard
-from audioprobe.parallel.global_batch import ddp, global_mean_loss
+from audioprobe.parallel.dist import Dist, ShardedDropout, fault_point, global_mean_loss, set_dropout_shard
 
 WARMUP_CAP = 0.1  # warmup never exceeds this fraction of the optimiser steps
 
@@ -176,7 +175,7 @@ def train(model, processor, pids: PromptIds, train_audio: AudioFeatures, train_l
     net = model
     if world > 1:
         shard_lora_dropout(model)
-        net = ddp(d, model)
+        net = d.wrap(model)
     torch.manual_seed(cfg.seed)  # LoRA dropout draws from the global generator
     gen = torch.Generator().manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)

@@ -27,7 +27,7 @@ def main(
     splits: Path = typer.Option(Path("data/phase0/splits"), help="speaker_split output"),
     vmf: Path = typer.Option(Path("data/phase0/tier1/vmf"), help="tier1_vmf checkpoints"),
     mdn: Path = typer.Option(Path("data/phase0/tier1/mdn"), help="tier1_mdn checkpoints"),
-    out: Path = typer.Option(Path("plots/phase0/tier1/injection.csv"), help="per-step table"),
+    out: Path = typer.Option(Path("plots/phase0/tier1_injection/injection.csv"), help="per-step table"),
     seed: int = typer.Option(0, help="global seed (draws the utterances)"),
     params_file: Path = typer.Option(Path("params.yaml"), "--params"),
 ) -> None:

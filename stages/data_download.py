@@ -18,17 +18,11 @@ from audioprobe.runtime import params
 from audioprobe.runtime.atomic import atomic_dir
 from audioprobe.data.layout import DATASETS
 from audioprobe.data.sources import materialise
+from audioprobe.parallel.procs import exit_on_sigterm
 from stages._run import run
 
 app = typer.Typer(add_completion=False)
 Dataset = Enum("Dataset", {d: d for d in DATASETS}, type=str)
-
-
-def _interrupt_on_term(signum, frame) -> None:  # noqa: ARG001
-    # SIGTERM (dvc's cancellation, `kill`) would end Python without unwinding, leaving
-    # the hidden `.<dataset>.tmp` folder behind; as an interrupt, atomic_dir removes it.
-    # A SIGKILL cannot be caught: atomic_dir removes that stale folder on the next run.
-    raise KeyboardInterrupt
 
 
 def _default_term_in_child() -> None:
@@ -50,7 +44,10 @@ def main(
     name = dataset.value
     cfg = params.load_group(f"data.{name}", params_file)
     out = out or Path("data/raw") / name
-    signal.signal(signal.SIGTERM, _interrupt_on_term)
+    # SIGTERM (dvc's cancellation, `kill`) would end Python without unwinding, leaving the
+    # hidden `.<dataset>.tmp` folder behind; as SystemExit, atomic_dir removes it. A SIGKILL
+    # cannot be caught: atomic_dir removes that stale folder on the next run.
+    exit_on_sigterm()
     os.register_at_fork(after_in_child=_default_term_in_child)
     with atomic_dir(out) as tmp:
         rec = materialise(name, cfg, tmp, progress=sys.stderr.isatty())

@@ -46,7 +46,7 @@ def main(
     if encoder not in ENCODERS:
         raise ParamsError(f"params.yaml: phase0.tier1.encoders: unknown encoder {encoder!r} (one of {ENCODERS})")
     out = out or Path("data/phase0/tier1/latents") / encoder
-    stats = stats or Path("plots/phase0/tier1") / f"latents_{encoder}.json"
+    stats = stats or Path("plots/phase0/tier1_latents") / encoder / "latents.json"
     cfg = params.load_group("phase0.latents", params_file)
     enc_cfg = {"name": encoder, **getattr(params.load_group("phase0.tier1", params_file), encoder).model_dump()}
     encode_stage(f"tier1_latents@{encoder}", cfg, enc_cfg, f"phase0.tier1.{encoder}", raw, out, stats, resume, params_file)

@@ -32,17 +32,17 @@ def _read_json(path: Path, stage: str) -> dict:
 
 @app.command()
 def main(
-    vmf: Path = typer.Option(Path("data/phase0/tier1/vmf"), help="tier1_vmf output"),
-    mdn: Path = typer.Option(Path("data/phase0/tier1/mdn"), help="tier1_mdn output"),
-    injection: Path = typer.Option(Path("plots/phase0/tier1/injection.csv"), help="tier1_injection table"),
-    plots: Path = typer.Option(Path("plots/phase0/tier1"), help="tables and report"),
+    vmf: Path = typer.Option(Path("data/phase0/tier1/vmf"), help="phase0_tier1_fit@vmf output"),
+    mdn: Path = typer.Option(Path("data/phase0/tier1/mdn"), help="phase0_tier1_fit@mdn output"),
+    injection: Path = typer.Option(Path("plots/phase0/tier1_injection/injection.csv"), help="phase0_tier1_injection table"),
+    plots: Path = typer.Option(Path("plots/phase0/tier1_compare"), help="tables and report"),
     metrics: Path = typer.Option(Path("metrics/phase0_tier1.json"), help="headline metrics"),
     params_file: Path = typer.Option(Path("params.yaml"), "--params"),
 ) -> None:
     cfg = params.load_group("phase0.tier1", params_file)
-    evals = [_read_json(vmf / "eval.json", "tier1_vmf"), _read_json(mdn / "eval.json", "tier1_mdn")]
+    evals = [_read_json(vmf / "eval.json", "phase0_tier1_fit@vmf"), _read_json(mdn / "eval.json", "phase0_tier1_fit@mdn")]
     if not injection.is_file():
-        raise DataError(f"{injection} is missing; run `dvc repro tier1_injection`")
+        raise DataError(f"{injection} is missing; run `dvc repro phase0_tier1_injection`")
     inj = pl.read_csv(injection).to_dicts()
     rows = comparison_rows(evals, list(cfg.encoders))
     write_csv(plots / "comparison.csv", csv_ready(rows))

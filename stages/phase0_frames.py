@@ -26,7 +26,7 @@ def main(
     index: Path = typer.Option(Path("data/phase0/latents_index.parquet"), help="latents stage index"),
     splits: Path = typer.Option(Path("data/phase0/splits"), help="speaker_split output"),
     out: Path = typer.Option(Path("data/phase0/phase0_frames.parquet"), help="frame index"),
-    stats: Path = typer.Option(Path("plots/phase0/frames.json"), help="frame counts (committed table)"),
+    stats: Path = typer.Option(Path("plots/phase0/frames/frames.json"), help="frame counts (committed table)"),
     params_file: Path = typer.Option(Path("params.yaml"), "--params"),
 ) -> None:
     cfg = params.load_group("phase0.frames", params_file)
