@@ -1,0 +1,137 @@
+"""Chart conventions of dvc.yaml's top-level `plots:` that can be checked without a browser.
+
+What a screenshot of `dvc plots show` showed going wrong, pinned here:
+- every Vega chart has a title that carries the data's banner, an x label, and a y label
+  unless its template draws no y title; a title fits one line of the offline page;
+- loss and accuracy never share a y-axis;
+- every Vega chart uses a repository template (DVC's default `linear` template tells runs
+  apart only by a dash pattern and a file path cut short), and a chart with several data
+  files names each series from its file;
+- layer / epoch / step / iteration axes show integers;
+- no PNG duplicates a Vega chart;
+- the offline page scales PNGs down to its width instead of cutting them off.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from audioprobe.tools.plots_template import TEMPLATE_PATH, render
+
+REPO = Path(__file__).resolve().parents[2]
+DVC = yaml.safe_load((REPO / "dvc.yaml").read_text())
+PLOTS = [next(iter(p.items())) if isinstance(p, dict) else (p, None) for p in DVC.get("plots", [])]
+VEGA = {name: spec for name, spec in PLOTS if spec is not None}
+PNGS = [name for name, spec in PLOTS if spec is None and name.endswith(".png")]
+# One title line of the offline page: about 7 px per character at Vega's 13 px bold title
+# font, so 200 characters (with each ${...} read as "embedded") is ~1400 px.
+MAX_TITLE_CHARS = 200
+INTEGER_AXES = ("layer", "epoch", "step", "iteration")
+
+
+def _y_fields(spec: dict) -> list[str]:
+    y = spec.get("y")
+    if isinstance(y, dict):
+        return [f for v in y.values() for f in (v if isinstance(v, list) else [v])]
+    return [y] if isinstance(y, str) else list(y or [])
+
+
+def _template(spec: dict) -> dict:
+    return json.loads((REPO / spec["template"]).read_text())
+
+
+def _encodings(node, channel: str):
+    """Yield every encoding of `channel` anywhere in a Vega-Lite spec (layers, facets, concat)."""
+    if isinstance(node, dict):
+        enc = node.get("encoding")
+        if isinstance(enc, dict) and isinstance(enc.get(channel), dict):
+            yield enc[channel]
+        for v in node.values():
+            yield from _encodings(v, channel)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _encodings(v, channel)
+
+
+def test_plots_section_is_not_empty():
+    assert VEGA and PNGS
+
+
+@pytest.mark.parametrize("name", sorted(VEGA))
+def test_vega_chart_has_a_title_with_the_banner_and_axis_labels(name):
+    spec = VEGA[name]
+    title = spec.get("title", "")
+    assert title, f"{name}: no title"
+    assert "${data." in title or "${" in title and "weights" in title, f"{name}: the title names no data source"
+    assert "synthetic data" in title, f"{name}: the title does not say what embedded data means"
+    shown = re.sub(r"\$\{[^}]*\}", "embedded", title)
+    assert len(shown) <= MAX_TITLE_CHARS, (
+        f"{name}: title is {len(shown)} characters; more than one line of the plots page (<= {MAX_TITLE_CHARS})")
+    assert spec.get("x_label"), f"{name}: no x_label"
+    if "template" in spec and "<DVC_METRIC_Y_LABEL>" not in (REPO / spec["template"]).read_text():
+        return  # the template draws no y title (e.g. one labelled row per comparison)
+    assert spec.get("y_label"), f"{name}: no y_label"
+
+
+@pytest.mark.parametrize("name", sorted(VEGA))
+def test_loss_and_accuracy_never_share_a_y_axis(name):
+    spec = VEGA[name]
+    text = " ".join(_y_fields(spec) + [spec.get("y_label", "")]).lower()
+    has_loss = "loss" in text or "entropy" in text and "cross" in text
+    has_acc = re.search(r"acc|accuracy", text) is not None
+    assert not (has_loss and has_acc), f"{name}: loss and accuracy on one y-axis: {_y_fields(spec)}"
+
+
+@pytest.mark.parametrize("name", sorted(VEGA))
+def test_vega_chart_uses_a_repository_template_that_names_every_series(name):
+    spec = VEGA[name]
+    assert "template" in spec and (REPO / spec["template"]).is_file(), (
+        f"{name}: uses a DVC default template; name a template under lib/ (series must be named, not dashed)")
+    text = (REPO / spec["template"]).read_text()
+    template = json.loads(text)
+    assert "<DVC_METRIC_DATA>" in text and "<DVC_METRIC_TITLE>" in text, name
+    assert "smooth" not in json.dumps(template.get("params", [])), f"{name}: a smoothing slider hides the data"
+    files = spec["y"] if isinstance(spec.get("y"), dict) else {}
+    if len(files) > 1:
+        assert "filename" in text, f"{name}: {len(files)} data files but the template never names a series by its file"
+
+
+@pytest.mark.parametrize("name", sorted(n for n, s in VEGA.items() if s.get("x") in INTEGER_AXES))
+def test_integer_x_axes_show_integers(name):
+    spec = VEGA[name]
+    xs = list(_encodings(_template(spec), "x"))
+    main = [e for e in xs if e.get("title") == "<DVC_METRIC_X_LABEL>"] or xs
+    assert main, f"{name}: template has no x encoding"
+    for enc in main:
+        integer = enc.get("type") in ("ordinal", "nominal") or enc.get("axis", {}).get("format") == "d" \
+            or enc.get("axis", {}).get("tickMinStep", 0) >= 1
+        assert integer, f"{name}: x = {spec['x']} may show fractional ticks: {enc}"
+
+
+def test_no_png_duplicates_a_vega_chart():
+    vega_files = {str(Path(f).with_suffix("")) for spec in VEGA.values() if isinstance(spec.get("y"), dict)
+                  for f in spec["y"]}
+    for png in PNGS:
+        path = Path(png)
+        lane = path.parts[1] if len(path.parts) > 2 else ""
+        assert str(path.with_suffix("")) not in vega_files and f"{lane}_{path.stem}" not in VEGA, (
+            f"{png} duplicates a Vega chart")
+
+
+def test_offline_page_scales_images_to_its_width():
+    text = (REPO / TEMPLATE_PATH).read_text()
+    assert text == render(), f"{TEMPLATE_PATH} is stale: run `audioprobe util plots-template`"
+    assert "img { max-width: 100%; height: auto; }" in text
+
+
+def test_excluded_values_are_filtered_not_drawn_as_zero():
+    """The phase0 confidence chart's data has empty cells for excluded schemes: the template
+    must turn them into null and filter them, never let toNumber('') = 0 through."""
+    spec = VEGA["phase0_confidence_curve"]
+    text = (REPO / spec["template"]).read_text()
+    assert "=== ''" in text and "isValid(datum.y_num)" in text
