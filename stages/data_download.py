@@ -1,4 +1,4 @@
-"""download@<dataset>: materialise one dataset from its source (embedded/path/url) in the official layout.
+"""data_download@<dataset>: materialise one dataset from its source (embedded/path/url) in the official layout.
 
 Every file is checked (layout and audio, all problems listed at once); on any problem
 the stage exits 1 and leaves nothing behind, not even its hidden temp folder.

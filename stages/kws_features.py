@@ -18,7 +18,7 @@ app = typer.Typer(add_completion=False)
 
 @app.command()
 def main(
-    raw: Path = typer.Option(Path("data/raw/speech_commands"), help="download@speech_commands output"),
+    raw: Path = typer.Option(Path("data/raw/speech_commands"), help="data_download@speech_commands output"),
     out: Path = typer.Option(Path("data/kws/features"), help="feature cache folder"),
     params_file: Path = typer.Option(Path("params.yaml"), "--params"),
 ) -> None:
@@ -27,7 +27,7 @@ def main(
     source = read_source(raw)
     clips = list_clips(root)
     with atomic_dir(out) as tmp:
-        # download@speech_commands already hashed every file it provides (tree hash for
+        # data_download@speech_commands already hashed every file it provides (tree hash for
         # embedded, per-file manifest for a local copy, archive hash for url).
         meta = write_feature_cache(root, clips, tmp, n_mels=cfg.n_mels, n_fft=cfg.n_fft, hop=cfg.hop,
                                    data={"source": str(source["source"]), "sha256": str(source["sha256"])})

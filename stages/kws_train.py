@@ -6,7 +6,7 @@ core each), and the stage replaces its outputs only when every run succeeded. Ea
 `python -m audioprobe.parallel.launch --nproc N -m stages.kws_train --condition C ...` (params
 kws.train.nproc): one process, or N torchrun workers that each train their share of every
 global batch, with only rank 0 writing. `--condition` runs that one run in this process;
-this is also how a multi-node torchrun job trains a run (see the README's "Scaling up").
+this is also how a multi-node torchrun job trains a run (docs/scaling.md).
 """
 
 from __future__ import annotations

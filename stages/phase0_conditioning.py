@@ -48,7 +48,7 @@ def main(
     table = pl.read_parquet(frames, columns=["row", "split"])
     rows = split_rows(table)
     if "train" not in rows:
-        raise DataError(f"{frames}: no train-split rows; rerun `dvc repro frames`")
+        raise DataError(f"{frames}: no train-split rows; rerun `dvc repro phase0_frames`")
     first = min(int(r[0]) for r in rows.values())
     if first < first_target(ctx.window, ctx.lags):
         raise DataError(f"{frames}: row {first} has no full context for window {ctx.window} and lags "

@@ -35,7 +35,7 @@ def main(
     store = zarr.open_group(str(latents), mode="r")
     offsets = np.asarray(store["utt_offsets"][:])
     if offsets.shape[0] != table.height + 1 or not np.array_equal(offsets[:-1], table["offset"].to_numpy()):
-        raise DataError(f"{index} and {latents}/utt_offsets disagree; rerun `dvc repro latents`")
+        raise DataError(f"{index} and {latents}/utt_offsets disagree; rerun `dvc repro phase0_latents`")
     energy = np.asarray(store["energy"][:])
     split = read_split(splits)
     frames, threshold = build_frames(

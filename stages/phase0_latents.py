@@ -20,7 +20,7 @@ app = typer.Typer(add_completion=False)
 
 @app.command()
 def main(
-    raw: Path = typer.Option(Path("data/raw/librispeech"), help="download@librispeech output"),
+    raw: Path = typer.Option(Path("data/raw/librispeech"), help="data_download@librispeech output"),
     out: Path = typer.Option(Path("data/phase0"), help="folder for latents.zarr + latents_index.parquet"),
     stats: Path = typer.Option(Path("plots/phase0/latents/latents.json"), help="latents statistics (committed table)"),
     params_file: Path = typer.Option(Path("params.yaml"), "--params"),

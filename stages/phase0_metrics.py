@@ -77,7 +77,7 @@ def main(
             for split, sd in splits.items():
                 if not np.array_equal(asg_file.get(f"{split}.rows"), sd.rows):
                     raise DataError(f"{conditioning}: {split} rows differ from {frames}; rerun "
-                                    "`dvc repro conditioning_fit`")
+                                    "`dvc repro phase0_conditioning`")
                 for scheme in fit["schemes"]:
                     assignments[scheme][split] = Assignment(
                         asg_file[f"{scheme}.{split}.labels"], asg_file[f"{scheme}.{split}.distance"],

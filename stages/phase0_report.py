@@ -2,7 +2,7 @@
 
 Reads the committed tables of phase0_metrics (plots/phase0/*.csv, summary.json) and the
 per-cluster diagnostics; writes metrics/phase0.json (a handful of headline numbers via
-audioprobe.runtime.headline, provenance in plots/phase0/provenance.json), plots/phase0/
+audioprobe.runtime.headline, provenance in plots/phase0/report/provenance.json), plots/phase0/report/
 decision.csv (the decision matrix), report.txt (banners, matrix, templated verdict),
 confidence_curve.csv (the rows of the Vega confidence chart) and the PNGs vr_by_slice,
 cluster_sizes, cluster_variance, cluster_means_pca and speaker_vr (every title carries

@@ -1,7 +1,7 @@
 """tier1_compare: one table over encoder × rate × model × k, the headline and the report.
 
-Reads data/phase0/tier1/{vmf,mdn}/eval.json and plots/phase0/tier1/injection.csv; writes
-plots/phase0/tier1/{comparison.csv, by_k.csv, report.txt, provenance.json} and
+Reads data/phase0/tier1/{vmf,mdn}/eval.json and plots/phase0/tier1_injection/injection.csv; writes
+plots/phase0/tier1_compare/{comparison.csv, by_k.csv, report.txt, provenance.json} and
 metrics/phase0_tier1.json (keys phase0.tier1.*; lane README, "Tier 1").
 """
 

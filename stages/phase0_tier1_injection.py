@@ -1,6 +1,6 @@
 """tier1_injection: roll out each representation's k = 1 models in modes A–D (lane README, "Tier 1").
 
-Writes plots/phase0/tier1/injection.csv: one row per model × representation × mode × step
+Writes plots/phase0/tier1_injection/injection.csv: one row per model × representation × mode × step
 (ΔNLL per dim, cosine, magnitude ratio, state error ÷ median train |Δx|; mean and median
 over the same rollouts for every model) with injection_resets = full_window.
 """

@@ -7,7 +7,7 @@ Outputs, per encoder `<enc>` of phase0.tier1.encoders (the dvc.yaml foreach):
         attrs dim, frame_rate, sample_rate, hop, encoder, provenance, n_utterances, data
     data/phase0/tier1/latents/<enc>/latents_index.parquet  utterance_id, speaker_id, chapter_id,
         subset, n_frames, offset, duration_sec, audio_path (same rows/order as utt_offsets)
-    plots/phase0/tier1/latents_<enc>.json                  statistics: encoder, dim, hop, frame_rate,
+    plots/phase0/tier1_latents/<enc>/latents.json                 statistics: encoder, dim, hop, frame_rate,
         sample_rate, n_utterances, n_frames, x_mean, x_std, random_weights, weights (provenance), data
 
 The utterances are phase0.latents' (same subset and min_seconds, same id order), so
@@ -15,7 +15,7 @@ data/phase0/splits applies to every representation. Frames are at the encoder's 
 rate (mel: phase0.tier1.mel.mel_frame_rate, 50 Hz; Mimi 12.5 Hz; EnCodec 75 Hz);
 audioprobe.phase0.tier1.rates pools them to phase0.tier1.common_rate. Encoder settings:
 phase0.tier1.<enc> (random-init tiny Mimi / EnCodec in the embedded default). Sharded
-under torchrun like `latents` (phase0.latents.nproc).
+under torchrun like `phase0_latents` (phase0.latents.nproc).
 """
 
 from __future__ import annotations
@@ -36,10 +36,10 @@ ENCODERS = ("mel", "mimi", "encodec")
 @app.command()
 def main(
     encoder: str = typer.Option(..., help="mel | mimi | encodec"),
-    raw: Path = typer.Option(Path("data/raw/librispeech"), help="download@librispeech output"),
+    raw: Path = typer.Option(Path("data/raw/librispeech"), help="data_download@librispeech output"),
     out: Path = typer.Option(None, help="folder for latents.zarr + latents_index.parquet "
                              "(default data/phase0/tier1/latents/<encoder>)"),
-    stats: Path = typer.Option(None, help="statistics JSON (default plots/phase0/tier1/latents_<encoder>.json)"),
+    stats: Path = typer.Option(None, help="statistics JSON (default plots/phase0/tier1_latents/<encoder>/latents.json)"),
     params_file: Path = typer.Option(Path("params.yaml"), "--params"),
     resume: bool = typer.Option(True, help="continue a matching partial store of an interrupted run"),
 ) -> None:

@@ -31,7 +31,7 @@ app = typer.Typer(add_completion=False)
 @app.command()
 def main(
     encoder: str = typer.Option(..., help="mel | htsat | mimi_semantic | mimi_full"),
-    raw: Path = typer.Option(Path("data/raw/reasonaqa"), help="download@reasonaqa output"),
+    raw: Path = typer.Option(Path("data/raw/reasonaqa"), help="data_download@reasonaqa output"),
     out: Path = typer.Option(None, help="output folder (default data/reason/features/<encoder>)"),
     partial: Path = typer.Option(Path("data/reason/.encode-partial"),
                                  help="per-rank partial folders of a sharded run, under <partial>/<encoder> (not a DVC output)"),

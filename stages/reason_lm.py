@@ -19,7 +19,7 @@ app = typer.Typer(add_completion=False)
 
 @app.command()
 def main(
-    raw: Path = typer.Option(Path("data/raw/reasonaqa"), help="download@reasonaqa output"),
+    raw: Path = typer.Option(Path("data/raw/reasonaqa"), help="data_download@reasonaqa output"),
     out: Path = typer.Option(Path("data/reason/lm"), help="folder for the embedded LM (or the real LM's record)"),
     seed: int = typer.Option(42),
     params_file: Path = typer.Option(Path("params.yaml"), "--params"),

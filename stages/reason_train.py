@@ -40,7 +40,7 @@ def main(
     features: Path = typer.Option(Path("data/reason/features")),
     lm_dir: Path = typer.Option(Path("data/reason/lm")),
     out: Path = typer.Option(None, help="run folder (default data/reason/runs/<arm>)"),
-    live: Path = typer.Option(None, help="dvclive folder (default plots/reason/live/<arm>)"),
+    live: Path = typer.Option(None, help="dvclive folder (default plots/reason/train/<arm>)"),
     seed: int = typer.Option(42),
     params_file: Path = typer.Option(Path("params.yaml"), "--params"),
 ) -> None:

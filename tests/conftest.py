@@ -46,7 +46,7 @@ def deep_update(base: dict, override: dict) -> dict:
 
 
 # What another machine's shell might hold: every numeric variable off its pinned value. A stage
-# process must pin over it (tests/test_numerics.py, the kws end-to-end test).
+# process must pin over it (tests/unit/runtime/test_numerics.py, the kws end-to-end test).
 HOSTILE_NUMERICS = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE", "ONEDNN_MAX_CPU_ISA": "SSE41",
                     "OPENBLAS_CORETYPE": "Prescott", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                     "OPENBLAS_NUM_THREADS": "1", "POLARS_MAX_THREADS": "1", "AUDIOPROBE_NUMERICS": "native"}

@@ -15,7 +15,7 @@ TINY_DETECT = {
         # a tiny corpus has one or two speakers per split: more candidates, a gentler speech rule
         "hygiene": {"speech_min_active": 0.6},
         "eval": {"bootstrap": 20},
-        # the audio-LLM rows (tests/test_detect_llm_e2e.py covers them) at their smallest
+        # the audio-LLM rows (tests/e2e/test_detect_llm_e2e.py covers them) at their smallest
         "llm": {"finetune": {"epochs": 1, "eval_every": 3, "warmup_steps": 2, "batch_size": 8, "grad_accum": 1},
                 "opro": {"iterations": 1, "candidates": 2}, "scoring": {"batch_size": 16}},
     },

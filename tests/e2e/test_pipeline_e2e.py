@@ -106,7 +106,7 @@ def test_whole_pipeline_fresh_clone_then_new_seed(temp_repo):
     repo.commit("tiny")
 
     # kws and phase0 only: the detect and reason lanes have their own end-to-end tests, and
-    # the whole embedded default runs in tests/test_fresh_clone.py.
+    # the whole embedded default runs in tests/e2e/test_fresh_clone.py.
     targets = ("kws_analyze", "phase0_report", "data_report")
     first = repo.run("dvc", "repro", *targets)
     # DVC's own warnings; the reports' banners (synthetic data, random-init) are expected

@@ -9,7 +9,7 @@ step is one global batch of `--batch` rows), from the same seed: one plain proce
 each taking batch / nproc rows of every step. Printed per run: steps/s of the training
 loop (process start-up and the rendezvous excluded; the one tiny validation pass included);
 then the ratio N-process / 1-process and the max |difference| of the final weights (float
-reduction order only; lane README "Scaling up"). `--shape embedded` is the params.yaml
+reduction order only; docs/scaling.md). `--shape embedded` is the params.yaml
 default network (40 mels, 51 frames, n_embd 32, 2 layers), `--shape origin` the origin's
 (80 mels, 101 frames, n_embd 128, 4 layers, 192 units). Threads per process are fixed
 (`--threads`), so on a CPU box N processes use N × threads cores. The last line is one

@@ -5,7 +5,7 @@
 Builds `--frames` synthetic frames × `--dim` dims with utterance and speaker structure
 (a sticky hidden "phone" chain per utterance, per-state means, speaker offsets, noise),
 splits speakers 200/51-style with a 10 % utterance hold-out, then times exactly what the
-`conditioning_fit` and `phase0_metrics` stages compute for one lag and every scheme:
+`phase0_conditioning` and `phase0_metrics` stages compute for one lag and every scheme:
 Δx normalisation, PCA / k-means / quartile fits, assignment of every frame, random
 control and all metrics. Building the data is not timed. Target on 2 cores: <= 60 s and
 <= 6 GB peak RSS. The last printed line is one JSON object (`seconds`, `peak_rss_mb`, ...).

@@ -64,7 +64,7 @@ def read_source(raw_dir: str | Path) -> dict:
     raw_dir = Path(raw_dir)
     f = raw_dir / SOURCE_FILE
     if not f.is_file():
-        raise DataError(f"{raw_dir}: no {SOURCE_FILE}; run `dvc repro download@{raw_dir.name}` first")
+        raise DataError(f"{raw_dir}: no {SOURCE_FILE}; run `dvc repro data_download@{raw_dir.name}` first")
     return json.loads(f.read_text())
 
 
@@ -90,7 +90,7 @@ def _local_copy(raw_dir: Path, name: str, params_file: Path) -> Path:
     from audioprobe.runtime import params
 
     root = Path(params.load_group(f"data.{name}", params_file).path).expanduser()
-    redo = f"run `dvc repro download@{name}` to check the copy data.{name}.path names"
+    redo = f"run `dvc repro data_download@{name}` to check the copy data.{name}.path names"
     if not root.is_dir():
         raise DataError(f"{params_file}: data.{name}.path {root} is not a folder; {redo}")
     changed = []
@@ -100,6 +100,6 @@ def _local_copy(raw_dir: Path, name: str, params_file: Path) -> Path:
         if not f.is_file() or f.stat().st_size != int(size):
             changed.append(rel)
     if changed:
-        raise DataError(f"{root}: {len(changed)} file(s) missing or changed since download@{name} checked "
+        raise DataError(f"{root}: {len(changed)} file(s) missing or changed since data_download@{name} checked "
                         f"this copy (first: {changed[0]}); {redo}")
     return root

@@ -19,7 +19,7 @@ LOOPBACK = ("http://127.0.0.1", "http://localhost")
 class DatasetSource(Strict):
     """Where one dataset comes from; the layout on disk is always the official one.
 
-    `path` is also a DVC dependency of `download@<dataset>` (dvc.yaml templates it), so
+    `path` is also a DVC dependency of `data_download@<dataset>` (dvc.yaml templates it), so
     it must name an existing folder whatever the source: the default is the committed
     placeholder folder `data/local/<dataset>`, which is also where a local copy may go.
     """
@@ -34,7 +34,7 @@ class DatasetSource(Strict):
     @classmethod
     def _path_not_empty(cls, v: str) -> str:
         if not v.strip():
-            raise ValueError("must name an existing folder (it is a DVC dependency of download@<dataset>): "
+            raise ValueError("must name an existing folder (it is a DVC dependency of data_download@<dataset>): "
                              "your local copy, or the placeholder data/local/<dataset>")
         return v
 

@@ -63,7 +63,7 @@ def headline_values(detail: dict[str, dict]) -> dict:
     """Return metrics/data.json: per dataset its clip count, hours and `<source>@<sha12>`.
 
     Everything else `summarise` measured (speakers, classes, splits, durations, rates, full
-    hashes) is in plots/data/summary.json.
+    hashes) is in plots/data/report/summary.json.
     """
     values: dict = {}
     for name, d in detail.items():

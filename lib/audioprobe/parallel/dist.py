@@ -20,7 +20,7 @@ that fails only because a peer vanished marks its error `secondary`. SIGTERM (to
 stopping the survivors) raises SystemExit, so `atomic_dir` removes temp folders on the way out.
 
 Tests only: `AUDIOPROBE_TEST_FAULT=<where>@<rank>` makes `fault_point(d, where)` raise on that
-rank (see tests/test_kws_dist.py); nothing else reads it.
+rank (see tests/unit/kws/test_kws_dist.py); nothing else reads it.
 """
 
 from __future__ import annotations

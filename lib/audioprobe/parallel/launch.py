@@ -10,7 +10,7 @@ picks the launcher: `dvc exp run -S kws.train.nproc=2` is all a user types.
 - nproc N > 1: torchrun's own launcher (torch.distributed.run, called in-process) starts N
   workers with a standalone c10d rendezvous on this node; backend and device are chosen by
   each worker (audioprobe.parallel.dist: nccl on CUDA, gloo on CPU). Several nodes are torchrun's job
-  (the README's "Scaling up" shows `torchrun --nnodes ... --rdzv-backend c10d`); the
+  (docs/scaling.md shows `torchrun --nnodes ... --rdzv-backend c10d`); the
   stage module is the same.
 
 A launcher stopped by SIGTERM or SIGINT stops its workers and exits 128 + the signal

@@ -80,7 +80,7 @@ def _check(op: str, value: Any, threshold: float | None) -> bool:
 
 
 def decide(metrics: dict[str, Any], schemes: list[str], rule: DecisionRule) -> dict[str, Any]:
-    """Return the decision as a flat dict (numbers/strings/bools only) for plots/phase0/decision.csv.
+    """Return the decision as a flat dict (numbers/strings/bools only) for plots/phase0/report/decision.csv.
 
     `metrics` maps "lag{L}.{scheme}.{split}.{slice}.{metric}" to values (summary.lookup).
     Keys: decision ("PASS"/"FAIL"), pass, lag, passing_schemes (comma list), and per

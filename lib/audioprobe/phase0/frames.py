@@ -40,7 +40,7 @@ def build_frames(
     if missing:
         raise DataError(
             f"{len(missing)} utterance(s) of latents_index are in no split list (e.g. {missing[0]}); "
-            "rerun `dvc repro speaker_split`"
+            "rerun `dvc repro phase0_speaker_split`"
         )
     t0 = first_target(window, lags)
     n = index["n_frames"].to_numpy().astype(np.int64)

@@ -289,7 +289,7 @@ def merge_shards(shards: list[Path], out: Path, items: list[Item], encoder: Enco
     """Concatenate complete shard stores (in rank order) into a new store `out`; return its summary.
 
     The result holds the arrays, offsets, attrs and statistics one process writes for
-    the same items (tests/test_latents_sharded.py checks it).
+    the same items (tests/unit/phase0/test_phase0_latents_sharded.py checks it).
     """
     group, _ = _open_store(out, "merge", encoder.dim, resume=False)
     sums: list = []
@@ -410,7 +410,7 @@ def encode_stage(stage: str, cfg, enc_cfg, param: str, raw: Path, out_dir: Path,
                  resume: bool = True, params_file: Path = Path("params.yaml")) -> None:
     """Run one latents stage: encode phase0's utterances with `enc_cfg` into out_dir and write `stats`.
 
-    Shared by `latents` (phase0.encoder) and `tier1_latents@<enc>` (phase0.tier1.<enc>):
+    Shared by `phase0_latents` (phase0.encoder) and `phase0_tier1_latents@<enc>` (phase0.tier1.<enc>):
     `cfg` is phase0.latents (utterances, batching, device), `param` the params key that
     errors about the encoder name. One process, or one rank of a torchrun launch
     (write_latents shards the blocks and rank 0 merges).

@@ -97,7 +97,7 @@ def read_split(folder: Path) -> SpeakerSplit:
     def read(name: str) -> list[str]:
         f = Path(folder) / name
         if not f.is_file():
-            raise DataError(f"{f}: missing; run `dvc repro speaker_split`")
+            raise DataError(f"{f}: missing; run `dvc repro phase0_speaker_split`")
         return [ln.strip() for ln in f.read_text().splitlines() if ln.strip()]
 
     return SpeakerSplit(**{field: read(name) for field, name in FILES.items()})

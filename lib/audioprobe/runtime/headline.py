@@ -1,6 +1,6 @@
 """Headline metrics files: a handful of lane-prefixed numbers plus uniform provenance.
 
-Conventions every lane follows (the tests in tests/test_conventions.py pin them):
+Conventions every lane follows (the tests in tests/unit/test_conventions.py pin them):
 
 - `metrics/<lane>.json` is a flat JSON object with at most MAX_KEYS keys, every key
   starting with `<lane>.`; only headline numbers (a few per lane) live there, so

@@ -98,7 +98,7 @@ def data_check(dataset: Dataset = typer.Argument(..., metavar="DATASET", help="w
                quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar")) -> None:
     """Check a local copy at ROOT: layout and every audio file, all problems listed at once.
 
-    The same checks as `dvc repro download@DATASET` (sample rate, duration, silence,
+    The same checks as `dvc repro data_download@DATASET` (sample rate, duration, silence,
     empty/truncated/stereo/NaN/non-audio files, misnamed or stray files).
     """
     from audioprobe.data.checks import check_dataset, describe_rules

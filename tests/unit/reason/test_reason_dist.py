@@ -7,7 +7,7 @@ same generator (rank r trains rows r, r + 2, ... of each) and the model has no d
 they differ only in float reduction order: each rank runs the LM and the mapper on half the
 rows (other matmul blocking), and the gradient is the average of two half-batch token sums
 instead of one sum (~1e-7 relative per step). Adam divides every gradient by its own running
-RMS, so training amplifies that noise (tests/test_kws_dist.py measures the same effect). On
+RMS, so training amplifies that noise (tests/unit/kws/test_kws_dist.py measures the same effect). On
 this tiny setup (8 steps) the measured differences are 3e-7 in the losses and 1.5e-6 in the
 weights; the test allows 1e-5 and 1e-4 (headroom for other BLAS builds), and the exact
 outcomes (best step, history steps) must be equal. The store of a sharded encode is compared

@@ -1,4 +1,4 @@
-"""Tier 1 `tier1_mdn`: a mixture of diagonal Gaussians over the next-step change Δx ∈ ℝ^D.
+"""Tier 1 `phase0_tier1_fit@mdn`: a mixture of diagonal Gaussians over the next-step change Δx ∈ ℝ^D.
 
 p(Δx | context) = Σ_c π_c N(Δx; μ_c, diag(s_c²)), c = 1..C (C = 8 by default), with π, μ
 and s predicted from the flattened context (W·D) by one MLP (hidden 1024, GELU). s is a

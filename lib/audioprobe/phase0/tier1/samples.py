@@ -48,9 +48,9 @@ class Series:
 def load_series(latents: Path, index: Path) -> tuple[Series, dict]:
     """Return (Series, zarr attrs) from a latents.zarr + latents_index.parquet pair (phase0 format)."""
     if not Path(latents).is_dir():
-        raise DataError(f"{latents}: missing; run `dvc repro tier1_latents`")
+        raise DataError(f"{latents}: missing; run `dvc repro phase0_tier1_latents`")
     if not Path(index).is_file():
-        raise DataError(f"{index}: missing; run `dvc repro tier1_latents`")
+        raise DataError(f"{index}: missing; run `dvc repro phase0_tier1_latents`")
     group = zarr.open_group(str(latents), mode="r")
     attrs = dict(group.attrs)
     x = np.asarray(group["x"][:], dtype=np.float32)
@@ -58,9 +58,9 @@ def load_series(latents: Path, index: Path) -> tuple[Series, dict]:
     table = pl.read_parquet(index)
     if table.height != offsets.size - 1 or int(offsets[-1]) != x.shape[0]:
         raise DataError(f"{index}: {table.height} utterances but {latents} has {offsets.size - 1} "
-                        f"(rows {offsets[-1]} vs {x.shape[0]}); rerun `dvc repro tier1_latents`")
+                        f"(rows {offsets[-1]} vs {x.shape[0]}); rerun `dvc repro phase0_tier1_latents`")
     if "frame_rate" not in attrs:
-        raise DataError(f"{latents}: attrs have no frame_rate; rerun `dvc repro tier1_latents`")
+        raise DataError(f"{latents}: attrs have no frame_rate; rerun `dvc repro phase0_tier1_latents`")
     return Series(x, offsets, table["utterance_id"].to_list(), [str(s) for s in table["speaker_id"].to_list()],
                   float(attrs["frame_rate"])), attrs
 
@@ -84,7 +84,7 @@ def split_masks(series: Series, split: SpeakerSplit) -> tuple[np.ndarray, np.nda
     ev = np.array([u in eval_ids for u in series.utt_ids])
     if not train.any() or not ev.any():
         raise DataError("tier1: no train or no eval utterance of data/phase0/splits is in the tier-1 latents; "
-                        "rerun `dvc repro speaker_split tier1_latents`")
+                        "rerun `dvc repro phase0_speaker_split phase0_tier1_latents`")
     missing = sorted(set(split.eval_speakers) - {s for s, e in zip(series.speakers, ev) if e})
     if missing:
         raise DataError(f"tier1: eval speakers without utterances in the tier-1 latents: {missing[:5]}")

@@ -1,4 +1,4 @@
-"""Tier 1 `tier1_vmf`: a direction × magnitude model of the next-step change Δx.
+"""Tier 1 `phase0_tier1_fit@vmf`: a direction × magnitude model of the next-step change Δx.
 
 Δx = m·d with d = Δx/‖Δx‖ on the unit sphere S^{D−1} and m = ‖Δx‖ > 0:
 
