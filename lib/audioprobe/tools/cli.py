@@ -26,9 +26,9 @@ app.add_typer(data_app, name="data")
 app.add_typer(exp_app, name="exp")
 app.add_typer(util_app, name="util")
 
-# The last stage of each lane: `dvc repro <stage>` runs the lane and what it needs.
-LANES = {"data": "data_report", "kws": "kws_analyze", "phase0": "phase0_report",
-         "detect": "detect_eval", "reason": "reason_eval"}
+# Every stage is named <lane>_<step> (tests/unit/test_conventions.py pins it), so a lane is the
+# glob `<lane>_*`: `dvc repro --glob '<lane>_*'` runs all of its stages and what they need.
+LANES = ("data", "kws", "phase0", "detect", "reason")
 Lane = Enum("Lane", {name: name for name in LANES if name != "data"}, type=str)
 LaneOrAll = Enum("LaneOrAll", {"all": "all", **{name: name for name in LANES}}, type=str)
 BENCHES = ("cfc", "encoders", "phase0", "detect", "reason", "dist", "noop", "numerics")
@@ -133,10 +133,15 @@ def _dvc(*args: str) -> None:
     raise typer.Exit(subprocess.call([sys.executable, "-m", "dvc", *args], env=env))
 
 
+def lane_repro_args(lane: str) -> list[str]:
+    """`dvc repro` arguments for the whole pipeline ("all") or every stage of one lane."""
+    return ["repro"] if lane == "all" else ["repro", "--glob", f"{lane}_*"]
+
+
 @exp_app.command("run")
 def exp_run(lane: LaneOrAll = typer.Argument(LaneOrAll.all, help="all, or one lane")) -> None:
-    """`dvc repro` the whole pipeline or one lane."""
-    _dvc("repro", *([] if lane.value == "all" else [LANES[lane.value]]))
+    """`dvc repro` the whole pipeline, or one lane: `dvc repro --glob '<lane>_*'`."""
+    _dvc(*lane_repro_args(lane.value))
 
 
 @exp_app.command("show")

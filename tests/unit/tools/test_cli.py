@@ -123,3 +123,30 @@ def test_unknown_lane_is_one_line_listing_the_choices():
     assert result.exit_code == 2
     assert "kwz" in result.output and "kws" in result.output and "reason" in result.output
     assert "Traceback" not in result.output
+
+
+def test_exp_run_selects_a_lane_as_the_glob_over_its_stage_names(monkeypatch):
+    """`audioprobe exp run phase0` must reach every phase0 stage, Tier 1 included (the lane's last
+    stage used to be its report, which silently left Tier 1 out)."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from audioprobe.tools import cli
+
+    calls = []
+    monkeypatch.setattr(cli, "_dvc", lambda *args: calls.append(args))
+    assert runner.invoke(app, ["exp", "run", "phase0"]).exit_code == 0
+    assert runner.invoke(app, ["exp", "run"]).exit_code == 0
+    assert calls == [("repro", "--glob", "phase0_*"), ("repro",)]
+
+    repo = Path(__file__).resolve().parents[3]
+    stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
+    env = {"DVC_NO_ANALYTICS": "1", "PATH": str(Path(sys.executable).parent)}
+    for lane in cli.LANES:
+        dry = subprocess.run([sys.executable, "-m", "dvc", *cli.lane_repro_args(lane), "--dry", "--force"],
+                             cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+        assert dry.returncode == 0, dry.stderr
+        ran = {line.split("'")[1].split("@")[0] for line in dry.stdout.splitlines() if line.startswith("Running stage")}
+        assert {name for name in stages if name.startswith(f"{lane}_")} <= ran, (lane, ran)
