@@ -1,18 +1,16 @@
-"""frames: the phase0 frame index (polars parquet) of targets with a full context at every lag."""
+"""phase0_frames: the phase0 frame index (polars parquet) of targets with a full context at every lag."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 import typer
-import zarr
 
 from audioprobe.runtime import params
 from audioprobe.runtime.atomic import atomic_file, write_json
-from audioprobe.runtime.errors import DataError
 from audioprobe.phase0.frames import SPLITS, build_frames, first_target
+from audioprobe.phase0.latents import open_latents
 from audioprobe.phase0.speaker_split import read_split
 from audioprobe.phase0.summary import latents_provenance
 from stages._run import run
@@ -22,8 +20,7 @@ app = typer.Typer(add_completion=False)
 
 @app.command()
 def main(
-    latents: Path = typer.Option(Path("data/phase0/latents.zarr"), help="latents stage store"),
-    index: Path = typer.Option(Path("data/phase0/latents_index.parquet"), help="latents stage index"),
+    latents: Path = typer.Option(Path("data/phase0/latents"), help="phase0_latents' encoder store"),
     splits: Path = typer.Option(Path("data/phase0/splits"), help="speaker_split output"),
     out: Path = typer.Option(Path("data/phase0/phase0_frames.parquet"), help="frame index"),
     stats: Path = typer.Option(Path("plots/phase0/frames/frames.json"), help="frame counts (committed table)"),
@@ -31,12 +28,8 @@ def main(
 ) -> None:
     cfg = params.load_group("phase0.frames", params_file)
     ctx = params.load_group("phase0.context", params_file)
-    table = pl.read_parquet(index)
-    store = zarr.open_group(str(latents), mode="r")
-    offsets = np.asarray(store["utt_offsets"][:])
-    if offsets.shape[0] != table.height + 1 or not np.array_equal(offsets[:-1], table["offset"].to_numpy()):
-        raise DataError(f"{index} and {latents}/utt_offsets disagree; rerun `dvc repro phase0_latents`")
-    energy = np.asarray(store["energy"][:])
+    store = open_latents(latents)
+    table, energy = store.index, store.energy
     split = read_split(splits)
     frames, threshold = build_frames(
         table, energy, split.split_of(), ctx.window, ctx.lags, cfg.high_energy_quantile
@@ -45,7 +38,7 @@ def main(
         frames.write_parquet(tmp)
     counts = {s: frames.filter(pl.col("split") == s) for s in SPLITS}
     write_json(stats, {
-        "latents": latents_provenance(dict(store.attrs)),  # data and encoder weights the frames came from
+        "latents": latents_provenance(store.meta),  # data and encoder weights the frames came from
         "window": ctx.window,
         "lags": list(ctx.lags),
         "first_t": first_target(ctx.window, ctx.lags),

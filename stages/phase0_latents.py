@@ -1,8 +1,9 @@
-"""latents: encode every LibriSpeech utterance >= min_seconds into data/phase0/latents.zarr.
+"""phase0_latents: every LibriSpeech utterance >= min_seconds through phase0.encoder, into the
+encoder store data/phase0/latents/ (audioprobe.encoders.store).
 
 Runs as one process, or sharded under torchrun (`python -m audioprobe.parallel.launch --nproc N
 -m stages.phase0_latents ...`, chosen by phase0.latents.nproc in dvc.yaml): each rank encodes a
-contiguous run of blocks, rank 0 merges (audioprobe.phase0.latents.write_latents).
+contiguous run of blocks, rank 0 merges.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ app = typer.Typer(add_completion=False)
 @app.command()
 def main(
     raw: Path = typer.Option(Path("data/raw/librispeech"), help="data_download@librispeech output"),
-    out: Path = typer.Option(Path("data/phase0"), help="folder for latents.zarr + latents_index.parquet"),
+    out: Path = typer.Option(Path("data/phase0/latents"), help="the encoder store folder"),
     stats: Path = typer.Option(Path("plots/phase0/latents/latents.json"), help="latents statistics (committed table)"),
     params_file: Path = typer.Option(Path("params.yaml"), "--params"),
     resume: bool = typer.Option(True, help="continue a matching partial store of an interrupted run"),

@@ -17,7 +17,7 @@ app = typer.Typer(add_completion=False)
 
 @app.command()
 def main(
-    index: Path = typer.Option(Path("data/phase0/latents_index.parquet"), help="latents stage index"),
+    index: Path = typer.Option(Path("data/phase0/latents/index.parquet"), help="phase0_latents' store index"),
     out: Path = typer.Option(Path("data/phase0/splits"), help="folder for the id lists"),
     seed: int = typer.Option(..., help="the global seed (params.yaml: seed)"),
     params_file: Path = typer.Option(Path("params.yaml"), "--params"),

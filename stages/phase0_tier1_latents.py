@@ -1,13 +1,9 @@
-"""tier1_latents@<enc>: one representation (mel | mimi | encodec) of phase0's utterances at its NATIVE rate.
+"""phase0_tier1_latents@<enc>: one representation (mel | mimi | encodec) of phase0's utterances at its NATIVE rate.
 
 Outputs, per encoder `<enc>` of phase0.tier1.encoders (the dvc.yaml foreach):
 
-    data/phase0/tier1/latents/<enc>/latents.zarr           phase0's latents format, unchanged:
-        x [N, D] float32, energy [N], timestamps [N], utt_offsets [U + 1] int64, n_frames [U];
-        attrs dim, frame_rate, sample_rate, hop, encoder, provenance, n_utterances, data
-    data/phase0/tier1/latents/<enc>/latents_index.parquet  utterance_id, speaker_id, chapter_id,
-        subset, n_frames, offset, duration_sec, audio_path (same rows/order as utt_offsets)
-    plots/phase0/tier1_latents/<enc>/latents.json                 statistics: encoder, dim, hop, frame_rate,
+    data/phase0/tier1/latents/<enc>/        an encoder store (audioprobe.encoders.store), as phase0_latents
+    plots/phase0/tier1_latents/<enc>/latents.json   statistics: encoder, dim, hop, frame_rate,
         sample_rate, n_utterances, n_frames, x_mean, x_std, random_weights, weights (provenance), data
 
 The utterances are phase0.latents' (same subset and min_seconds, same id order), so
@@ -37,8 +33,7 @@ ENCODERS = ("mel", "mimi", "encodec")
 def main(
     encoder: str = typer.Option(..., help="mel | mimi | encodec"),
     raw: Path = typer.Option(Path("data/raw/librispeech"), help="data_download@librispeech output"),
-    out: Path = typer.Option(None, help="folder for latents.zarr + latents_index.parquet "
-                             "(default data/phase0/tier1/latents/<encoder>)"),
+    out: Path = typer.Option(None, help="the encoder store folder (default data/phase0/tier1/latents/<encoder>)"),
     stats: Path = typer.Option(None, help="statistics JSON (default plots/phase0/tier1_latents/<encoder>/latents.json)"),
     params_file: Path = typer.Option(Path("params.yaml"), "--params"),
     resume: bool = typer.Option(True, help="continue a matching partial store of an interrupted run"),
@@ -49,7 +44,7 @@ def main(
     stats = stats or Path("plots/phase0/tier1_latents") / encoder / "latents.json"
     cfg = params.load_group("phase0.latents", params_file)
     enc_cfg = {"name": encoder, **getattr(params.load_group("phase0.tier1", params_file), encoder).model_dump()}
-    encode_stage(f"tier1_latents@{encoder}", cfg, enc_cfg, f"phase0.tier1.{encoder}", raw, out, stats, resume, params_file)
+    encode_stage(f"phase0_tier1_latents@{encoder}", cfg, enc_cfg, f"phase0.tier1.{encoder}", raw, out, stats, resume, params_file)
 
 
 if __name__ == "__main__":

@@ -118,7 +118,7 @@ def test_phase0_on_real_librispeech_fixtures(temp_repo, fixtures_dir):
     metrics, summary, report = _check_outputs(temp_repo.root)
     assert metrics["phase0.data.librispeech"].startswith("path@") and metrics["phase0.synthetic"] is False
     assert SYNTHETIC_BANNER not in report
-    index = pl.read_parquet(temp_repo.root / "data/phase0/latents_index.parquet")
+    index = pl.read_parquet(temp_repo.root / "data/phase0/latents/index.parquet")
     assert set(index["subset"].unique()) == {"test-clean", "test-other", "train-clean-100"}
     frames = pl.read_parquet(temp_repo.root / "data/phase0/phase0_frames.parquet")
     assert frames["speaker_id"].n_unique() >= 85  # ~90 real speakers, every one with frames

@@ -7,7 +7,8 @@ import json
 import numpy as np
 import polars as pl
 import pytest
-import zarr
+
+from audioprobe.encoders.store import EncoderStore
 
 
 @pytest.mark.e2e
@@ -19,11 +20,11 @@ def test_dvc_repro_frames_on_the_embedded_corpus(temp_repo):
     temp_repo.commit("tiny")
     temp_repo.run("dvc", "repro", "phase0_frames")
     root = temp_repo.root
-    index = pl.read_parquet(root / "data/phase0/latents_index.parquet")
+    store = EncoderStore(root / "data/phase0/latents")
+    index = store.index
     assert index.height == 12 and index["speaker_id"].n_unique() == 6
-    store = zarr.open_group(str(root / "data/phase0/latents.zarr"), mode="r")
-    off = store["utt_offsets"][:]
-    assert off[-1] == store["x"].shape[0] == store["energy"].shape[0] and store["x"].shape[1] == 80
+    off = store.offsets
+    assert off[-1] == store.x.shape[0] == store.energy.shape[0] and store.x.shape[1] == 80
     assert np.array_equal(np.diff(off), index["n_frames"].to_numpy())
     splits = root / "data/phase0/splits"
     eval_spk = (splits / "eval_speakers.txt").read_text().split()

@@ -25,16 +25,16 @@ def test_dvc_repro_tier1_latents_one_and_two_processes_agree(temp_repo):
     for enc, rate in (("mel", 50.0), ("encodec", 75.0)):
         stats = json.loads((root / f"plots/phase0/tier1_latents/{enc}/latents.json").read_text())
         assert stats["frame_rate"] == rate and stats["n_utterances"] == 20
-        assert (root / f"data/phase0/tier1/latents/{enc}/latents_index.parquet").is_file()
+        assert (root / f"data/phase0/tier1/latents/{enc}/index.parquet").is_file()
     outs = lambda: {s: [o["md5"] for o in v["outs"]]  # noqa: E731
                     for s, v in yaml.safe_load((root / "dvc.lock").read_text())["stages"].items()
-                    if s.startswith("tier1_latents@")}
+                    if s.startswith("phase0_tier1_latents@")}
     one = outs()
-    assert sorted(one) == ["tier1_latents@encodec", "tier1_latents@mel"]
+    assert sorted(one) == ["phase0_tier1_latents@encodec", "phase0_tier1_latents@mel"]
     # 20 utterances at batch size 1 = blocks of 16 + 4: each of the 2 ranks encodes one block.
     temp_repo.set_params({"phase0": {"latents": {"nproc": 2}}})
     temp_repo.run("dvc", "repro", "phase0_tier1_latents")
     two = outs()
-    assert two["tier1_latents@mel"] == one["tier1_latents@mel"]
-    assert two["tier1_latents@encodec"] == one["tier1_latents@encodec"]
-    assert not list((root / "data/phase0/tier1/latents").glob("*/.latents.zarr.*"))
+    assert two["phase0_tier1_latents@mel"] == one["phase0_tier1_latents@mel"]
+    assert two["phase0_tier1_latents@encodec"] == one["phase0_tier1_latents@encodec"]
+    assert not list((root / "data/phase0/tier1/latents").glob(".*partial"))

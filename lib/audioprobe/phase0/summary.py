@@ -162,10 +162,10 @@ def headline_values(
 
 
 def latents_provenance(attrs: dict) -> dict[str, Any]:
-    """Return the latents' provenance from the latents.zarr attrs: encoder, weights, data."""
+    """Return the latents' provenance from their store's encoder.json: encoder, weights, data."""
     prov = {k: str(v) for k, v in dict(attrs.get("provenance", {})).items()}
     return {
-        "encoder": str(attrs.get("encoder", prov.get("name", "unknown"))),
+        "encoder": str(attrs.get("name", prov.get("name", "unknown"))),
         "dim": int(attrs.get("dim", 0)),
         "frame_rate": float(attrs.get("frame_rate", 0.0)),
         "hop": int(attrs.get("hop", 0)),

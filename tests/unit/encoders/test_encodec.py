@@ -29,7 +29,8 @@ def waves(lengths: list[int], seed: int = 0) -> list[np.ndarray]:
 
 def test_tiny_encodec_rates_dim_and_random_provenance():
     with pytest.warns(UserWarning, match="RANDOM weights"):
-        enc = build_encoder({"name": "encodec", "weights": RANDOM_INIT, "encodec_size": "tiny", "init_seed": 0})
+        enc = build_encoder({"name": "encodec", "weights": RANDOM_INIT, "encodec_size": "tiny", "init_seed": 0},
+                            param="phase0.tier1.encodec")
     assert (enc.name, enc.sample_rate, enc.hop, enc.frame_rate, enc.dim) == ("encodec", 24000, 320, 75.0, 32)
     assert enc.provenance == {"name": "encodec-tiny", "weights": RANDOM_INIT, "sha256": RANDOM_INIT, "init_seed": "0"}
     assert enc.is_random

@@ -37,7 +37,7 @@ def waves(lengths: list[int], seed: int = 0) -> list[np.ndarray]:
 
 # ------------------------------------------------------------------------------ mel
 def test_mel_default_is_codec_rate_from_params():
-    enc = build_encoder(Phase0Encoder())  # the params.yaml defaults
+    enc = build_encoder(Phase0Encoder(), param="phase0.encoder")  # the params.yaml defaults
     assert (enc.name, enc.sample_rate, enc.hop, enc.frame_rate, enc.dim) == ("mel", 16000, 1280, 12.5, 80)
     assert enc.provenance["weights"] == "none" and not enc.is_random
 
@@ -72,12 +72,12 @@ def test_mel_matches_direct_stft_pooling():
 
 def test_mel_frame_rate_must_divide_into_stft_hops():
     with pytest.raises(ParamsError, match="phase0.encoder.mel_sample_rate"):
-        build_encoder({"name": "mel", "mel_sample_rate": 16000, "mel_frame_rate": 12.3})
+        build_encoder({"name": "mel", "mel_sample_rate": 16000, "mel_frame_rate": 12.3}, param="phase0.encoder")
 
 
 def test_unknown_encoder_name_is_a_params_error():
     with pytest.raises(ParamsError, match="phase0.encoder.name"):
-        build_encoder({"name": "wav2vec"})
+        build_encoder({"name": "wav2vec"}, param="phase0.encoder")
 
 
 @pytest.mark.parametrize("make", [MelEncoder, tiny_mimi], ids=["mel", "mimi-tiny"])
@@ -100,7 +100,7 @@ def test_frame_mask_marks_real_frames():
 # ----------------------------------------------------------------------------- mimi
 def test_tiny_mimi_reads_rates_and_dim_from_the_model():
     with pytest.warns(UserWarning, match="RANDOM weights"):
-        enc = build_encoder({"name": "mimi", "mimi_size": "tiny", "weights": RANDOM_INIT, "init_seed": 0})
+        enc = build_encoder({"name": "mimi", "mimi_size": "tiny", "weights": RANDOM_INIT, "init_seed": 0}, param="phase0.encoder")
     assert (enc.sample_rate, enc.hop, enc.frame_rate, enc.dim) == (24000, 1920, 12.5, 32)
     assert enc.dim == enc.model.dimension and enc.hop == enc.model.frame_size
     assert enc.provenance["weights"] == RANDOM_INIT and enc.provenance["sha256"] == RANDOM_INIT
@@ -130,12 +130,12 @@ def test_missing_hub_weights_name_the_param(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(WeightsError, match=r"phase0\.encoder\.weights.*random-init"):
-        build_encoder({"name": "mimi", "weights": "kyutai/moshiko-pytorch-bf16"})
+        build_encoder({"name": "mimi", "weights": "kyutai/moshiko-pytorch-bf16"}, param="phase0.encoder")
 
 
 def test_missing_local_weights_name_the_param(tmp_path):
     with pytest.raises(WeightsError, match=r"phase0\.encoder\.weights = .*no Mimi weights offline"):
-        build_encoder({"name": "mimi", "weights": str(tmp_path / "nope.safetensors")})
+        build_encoder({"name": "mimi", "weights": str(tmp_path / "nope.safetensors")}, param="phase0.encoder")
     pickle = tmp_path / "mimi.pt"
     pickle.write_bytes(b"\x80\x04junk")
     with pytest.raises(WeightsError, match="not a .safetensors file"):

@@ -1,4 +1,5 @@
-"""latents: utterance selection, frame energy, offsets, padded batches == batch-1, NaN guard."""
+"""phase0 latents in the encoder store: utterance selection, frame energy, offsets, padded batches ==
+batch-1, NaN guard, resume."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
-import zarr
 
 from audioprobe.audio.io import write_audio
 from audioprobe.encoders.mel import MelEncoder
 from audioprobe.runtime.errors import DataError
-from audioprobe.phase0.latents import extract_latents, frame_energy, index_table, select_utterances
+from audioprobe.encoders.store import EncoderStore, frame_energy, write_store
+from audioprobe.phase0.latents import as_store_items, select_utterances
 
 SR = 16000
 HOP = 1280  # mel encoder default: 12.5 Hz at 16 kHz
@@ -61,21 +62,26 @@ def test_select_drops_short_utterances(libri_root):
         select_utterances(root, "all", 600.0)
 
 
+def _write(root, items, enc, out, **kw):
+    store_items, columns = as_store_items(items)
+    return write_store(root, store_items, enc, out, columns=columns, progress=False, **kw)
+
+
 def test_store_offsets_energy_and_batch_one_equality(libri_root, tmp_path):
     root, waves, spec = libri_root
     items, _ = select_utterances(root, ["train-clean-100"], 3.0)
     enc = MelEncoder()
-    out = tmp_path / "latents.zarr"
-    summary = extract_latents(root, items, enc, out, batch_size=3, load_workers=2, progress=False,
-                              attrs={"data": {"source": "test"}})
-    g = zarr.open_group(str(out), mode="r")
-    x, energy, ts, off = (np.asarray(g[k][:]) for k in ("x", "energy", "timestamps", "utt_offsets"))
-    assert x.dtype == np.float32 and x.shape == (summary["n_frames_total"], 80)
+    summary = _write(root, items, enc, tmp_path / "latents", batch_size=3, load_workers=2,
+                     attrs={"data": {"source": "test"}})
+    store = EncoderStore(tmp_path / "latents")
+    x, energy, ts, off = store.x, store.energy, store.timestamps, store.offsets
+    assert x.dtype == np.float32 and x.shape == (summary["n_frames"], 80)
     assert off.dtype == np.int64 and off.tolist() == summary["offsets"].tolist()
     assert off[0] == 0 and off[-1] == x.shape[0] == energy.shape[0] == ts.shape[0]
-    assert g.attrs["hop"] == HOP and g.attrs["dim"] == 80 and g.attrs["frame_rate"] == 12.5
-    assert g.attrs["encoder"] == "mel" and g.attrs["provenance"]["weights"] == "none"
-    assert g.attrs["data"] == {"source": "test"} and g.attrs["n_utterances"] == len(items)
+    meta = store.meta
+    assert meta["hop"] == HOP and meta["dim"] == 80 and meta["frame_rate"] == 12.5
+    assert meta["name"] == "mel" and meta["provenance"]["weights"] == "none"
+    assert meta["data"] == {"source": "test"} and meta["n_items"] == len(items)
     for u, it in enumerate(items):
         uid = it.utt.utt_id
         rows = slice(off[u], off[u + 1])
@@ -89,13 +95,12 @@ def test_store_offsets_energy_and_batch_one_equality(libri_root, tmp_path):
         # padded, length-sorted batches give the latents of encoding this utterance alone
         alone = enc.encode(torch.from_numpy(waves[uid])[None])[0].numpy()
         np.testing.assert_allclose(x[rows], alone, atol=1e-5)
-    table = index_table(items, summary)
-    assert table["utterance_id"].to_list() == [it.utt.utt_id for it in items]
+    table = store.index
+    assert table["utterance_id"].to_list() == table["item_id"].to_list() == [it.utt.utt_id for it in items]
     assert table["offset"].to_list() == off[:-1].tolist()
     assert table["n_frames"].to_list() == np.diff(off).tolist()
     assert table["audio_path"][0] == "train-clean-100/11/100/11-100-0000.flac"
     assert table.schema["speaker_id"] == pl.String
-    assert summary["nan_count"] == 0
     assert summary["x_mean"] == pytest.approx(float(x.astype(np.float64).mean()), rel=1e-6)
     assert summary["x_std"] == pytest.approx(float(x.astype(np.float64).std()), rel=1e-5)
 
@@ -110,8 +115,8 @@ class NanEncoder(MelEncoder):
 def test_nan_latents_stop_the_stage(libri_root, tmp_path):
     root, _, _ = libri_root
     items, _ = select_utterances(root, "train-clean-100", 3.0)
-    with pytest.raises(DataError, match=r"NaN values in 4 utterance"):
-        extract_latents(root, items, NanEncoder(), tmp_path / "l.zarr", batch_size=2, progress=False)
+    with pytest.raises(DataError, match=r"NaN values in 4 item"):
+        _write(root, items, NanEncoder(), tmp_path / "l", batch_size=2)
 
 
 class CrashingEncoder(MelEncoder):
@@ -131,20 +136,20 @@ class CrashingEncoder(MelEncoder):
 def test_interrupted_run_resumes_after_its_last_complete_block(libri_root, tmp_path):
     root, _, _ = libri_root
     items, _ = select_utterances(root, "train-clean-100", 3.0)
-    kw = dict(batch_size=1, block_size=2, progress=False)
-    fresh = extract_latents(root, items, MelEncoder(), tmp_path / "fresh.zarr", **kw)
-    partial = tmp_path / "partial.zarr"
+    kw = dict(batch_size=1, block_size=2)
+    fresh = _write(root, items, MelEncoder(), tmp_path / "fresh", **kw)
     with pytest.raises(RuntimeError, match="killed"):
-        extract_latents(root, items, CrashingEncoder(fail_at=4), partial, resume=True, **kw)
+        _write(root, items, CrashingEncoder(fail_at=4), tmp_path / "again", **kw)
     again = CrashingEncoder(fail_at=-1)
-    summary = extract_latents(root, items, again, partial, resume=True, **kw)
-    assert summary["resumed_utterances"] == 2 and again.calls == 2  # block 1 was kept
-    a, b = (zarr.open_group(str(p), mode="r") for p in (tmp_path / "fresh.zarr", partial))
-    for name in ("x", "energy", "timestamps", "utt_offsets"):
-        np.testing.assert_array_equal(a[name][:], b[name][:])
-    assert "partial" not in b.attrs
+    summary = _write(root, items, again, tmp_path / "again", **kw)
+    assert summary["resumed_items"] == 2 and again.calls == 2  # block 1 was kept
+    a, b = EncoderStore(tmp_path / "fresh"), EncoderStore(tmp_path / "again")
+    for name in ("x", "energy", "timestamps", "offsets"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
     assert summary["x_mean"] == pytest.approx(fresh["x_mean"]) and summary["x_std"] == pytest.approx(fresh["x_std"])
     # without resume (or with another config) the partial store is rebuilt from scratch
+    with pytest.raises(RuntimeError, match="killed"):
+        _write(root, items, CrashingEncoder(fail_at=3), tmp_path / "third", **kw)
     other = CrashingEncoder(fail_at=-1)
-    assert extract_latents(root, items, other, partial, resume=False, **kw)["resumed_utterances"] == 0
+    assert _write(root, items, other, tmp_path / "third", resume=False, **kw)["resumed_items"] == 0
     assert other.calls == 4

@@ -19,11 +19,12 @@ import zarr
 
 from audioprobe.audio.io import write_audio
 from audioprobe.encoders.mel import MelEncoder
-from audioprobe.phase0.latents import select_utterances, shard_blocks, write_latents
+from audioprobe.encoders.store import FRAMES, shard_blocks, write_store
+from audioprobe.phase0.latents import as_store_items, select_utterances
 
 REPO = Path(__file__).resolve().parents[3]
 SR = 16000
-ARRAYS = ("x", "energy", "timestamps", "utt_offsets", "n_frames")
+ARRAYS = ("x", "energy", "timestamps", "offsets", "n_frames")
 
 
 @pytest.fixture(scope="module")
@@ -64,12 +65,13 @@ def _run_stage(raw: Path, out: Path, nproc: int, fault: str | None = None) -> su
 
 
 def _assert_same_store(a: Path, b: Path) -> None:
-    ga, gb = (zarr.open_group(str(p / "latents.zarr"), mode="r") for p in (a, b))
+    ga, gb = (zarr.open_group(str(p / FRAMES), mode="r") for p in (a, b))
     for name in ARRAYS:
         np.testing.assert_array_equal(ga[name][:], gb[name][:], err_msg=name)
         assert ga[name].chunks == gb[name].chunks and ga[name].dtype == gb[name].dtype
     assert dict(ga.attrs) == dict(gb.attrs)
-    assert (a / "latents_index.parquet").read_bytes() == (b / "latents_index.parquet").read_bytes()
+    for name in ("index.parquet", "encoder.json"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
 
 def test_shard_blocks_are_contiguous_whole_runs_covering_every_block():
@@ -81,7 +83,7 @@ def test_shard_blocks_are_contiguous_whole_runs_covering_every_block():
 
 @dataclass
 class FakeDist:
-    """The parts of audioprobe.parallel.dist.Dist write_latents uses, for ranks run one after another."""
+    """The parts of audioprobe.parallel.dist.Dist write_store uses, for ranks run one after another."""
 
     rank: int
     world: int
@@ -97,15 +99,15 @@ class FakeDist:
 @pytest.mark.parametrize("world", [2, 3, 5])
 def test_merged_shards_equal_one_process(raw, tmp_path, world):
     root = raw / "LibriSpeech"
-    items, _ = select_utterances(root, "train-clean-100", 0.5)
-    kw = dict(batch_size=1, load_workers=1, attrs={"data": {"source": "test"}}, progress=False)
-    one = write_latents(root, items, MelEncoder(), tmp_path / "one", **kw)
+    items, columns = as_store_items(select_utterances(root, "train-clean-100", 0.5)[0])
+    kw = dict(batch_size=1, load_workers=1, columns=columns, attrs={"data": {"source": "test"}}, progress=False)
+    one = write_store(root, items, MelEncoder(), tmp_path / "one", **kw)
     for rank in reversed(range(world)):  # rank 0 last: it merges what every rank wrote
-        got = write_latents(root, items, MelEncoder(), tmp_path / "many", d=FakeDist(rank, world), **kw)
+        got = write_store(root, items, MelEncoder(), tmp_path / "many", d=FakeDist(rank, world), **kw)
         assert (got is None) == (rank > 0)
     _assert_same_store(tmp_path / "one", tmp_path / "many")
     assert got["x_mean"] == one["x_mean"] and got["x_std"] == one["x_std"]  # same fold over the same blocks
-    assert sorted(p.name for p in (tmp_path / "many").iterdir()) == ["latents.zarr", "latents_index.parquet"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["many", "one"]  # no partial store left
 
 
 @pytest.mark.slow
@@ -114,14 +116,13 @@ def test_torchrun_two_ranks_crash_then_resume_equal_one_process(raw, tmp_path):
     assert one.returncode == 0, one.stderr
 
     # Rank 1 dies after its first block: one line naming it, nothing in place, shards kept.
-    crash = _run_stage(raw, tmp_path / "two", 2, fault="latents.block@1")
+    crash = _run_stage(raw, tmp_path / "two", 2, fault="store.block@1")
     assert crash.returncode == 1
     last = crash.stderr.strip().splitlines()[-1]
     assert last.startswith("error: stages.phase0_latents: rank 1 of 2 failed") and "injected test fault" in last, last
     data = tmp_path / "two" / "data"
-    assert not (data / "latents.zarr").exists() and not (data / "latents_index.parquet").exists()
-    assert not (tmp_path / "two" / "stats.json").exists()
-    shard1 = zarr.open_group(str(data / ".latents.zarr.shard-1-of-2.partial"), mode="r")
+    assert not data.exists() and not (tmp_path / "two" / "stats.json").exists()
+    shard1 = zarr.open_group(str(tmp_path / "two" / ".data.shard-1-of-2.partial" / FRAMES), mode="r")
     assert shard1.attrs["partial"]["blocks"] == 1
 
     # The rerun resumes rank 1 after its recorded block and ends as one process would.
@@ -131,4 +132,5 @@ def test_torchrun_two_ranks_crash_then_resume_equal_one_process(raw, tmp_path):
     assert resumed and int(resumed[0].split("resumed after ")[1].split()[0]) >= 16
     _assert_same_store(tmp_path / "one" / "data", data)
     assert (tmp_path / "one" / "stats.json").read_bytes() == (tmp_path / "two" / "stats.json").read_bytes()
-    assert sorted(p.name for p in data.iterdir()) == ["latents.zarr", "latents_index.parquet"]
+    assert sorted(p.name for p in data.iterdir()) == ["encoder.json", "frames.zarr", "index.parquet"]
+    assert not list((tmp_path / "two").glob(".data.*partial"))

@@ -9,11 +9,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 import pytest
-import zarr
 
 from audioprobe.audio.io import write_audio
+from audioprobe.encoders.store import EncoderStore
 from audioprobe.phase0.latents import select_utterances
 from audioprobe.phase0.tier1.rates import pool_utterances
 
@@ -59,20 +58,20 @@ def test_three_representations_share_utterances_and_the_common_rate(raw, tmp_pat
     for enc, (rate, hop, dim, sr, random) in expect.items():
         proc = _run(raw, tmp_path, enc)
         assert proc.returncode == 0, proc.stderr
-        assert sorted(p.name for p in (tmp_path / enc).iterdir()) == ["latents.zarr", "latents_index.parquet"]
-        g = zarr.open_group(str(tmp_path / enc / "latents.zarr"), mode="r")
-        assert (g.attrs["frame_rate"], g.attrs["hop"], g.attrs["dim"], g.attrs["sample_rate"]) == (rate, hop, dim, sr)
-        assert g.attrs["encoder"] == enc and g.attrs["data"] == {"source": "test", "sha256": "1" * 64}
-        index = pl.read_parquet(tmp_path / enc / "latents_index.parquet")
+        store = EncoderStore(tmp_path / enc)
+        m = store.meta
+        assert (m["frame_rate"], m["hop"], m["dim"], m["sample_rate"]) == (rate, hop, dim, sr)
+        assert m["name"] == enc and m["data"] == {"source": "test", "sha256": "1" * 64}
+        index = store.index
         assert index["utterance_id"].to_list() == ids  # phase0's selection: its splits apply
-        off = np.asarray(g["utt_offsets"][:])
-        assert index["offset"].to_list() == off[:-1].tolist() and g["x"].shape == (off[-1], dim)
+        off = store.offsets
+        assert index["offset"].to_list() == off[:-1].tolist() and store.x.shape == (off[-1], dim)
         stats = json.loads((tmp_path / f"latents_{enc}.json").read_text())
         assert (stats["frame_rate"], stats["hop"], stats["dim"]) == (rate, hop, dim)
         assert stats["random_weights"] is random and stats["n_utterances"] == 5 and stats["n_utterances_too_short"] == 1
         assert stats["weights"]["weights"] == ("random-init" if random else "none")
         assert ("RANDOM weights" in proc.stderr) is random
-        stores[enc] = (np.asarray(g["x"][:]), off, rate)
+        stores[enc] = (store.x, off, rate)
     # Pooled to 12.5 Hz, EnCodec has Mimi's frame count per utterance (same 24 kHz samples).
     _, enc_off = pool_utterances(*stores["encodec"][:2], 75.0, 12.5)
     np.testing.assert_array_equal(np.diff(enc_off), np.diff(stores["mimi"][1]))

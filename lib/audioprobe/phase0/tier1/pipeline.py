@@ -64,17 +64,12 @@ class Representation:
         return f"{self.encoder}_{self.rate}"
 
 
-def latents_paths(root: Path, encoder: str) -> tuple[Path, Path]:
-    """Return (latents.zarr, latents_index.parquet) of one encoder under the tier1 latents root."""
-    return root / encoder / "latents.zarr", root / encoder / "latents_index.parquet"
-
-
 def load_representations(root: Path, encoders: list[str], common_rate: float, split: SpeakerSplit,
                          window: int, lags: list[int], per_speaker: int, seed: int) -> list[Representation]:
     """Return every encoder's native and common-rate representation (same split, same seed)."""
     reps = []
     for enc in encoders:
-        series, attrs = load_series(*latents_paths(root, enc))
+        series, attrs = load_series(root / enc)  # one store per encoder under the tier1 latents root
         prov = latents_provenance(attrs)
         native = series.frame_rate
         for rate in RATES:

@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 import torch
-import zarr
 
 from audioprobe.runtime.errors import DataError
+from audioprobe.phase0.latents import open_latents
 from audioprobe.phase0.speaker_split import SpeakerSplit
 from audioprobe.phase0.tier1.rates import pool_utterances
 
@@ -45,24 +44,12 @@ class Series:
         return self.x[self.offsets[u] : self.offsets[u + 1]]
 
 
-def load_series(latents: Path, index: Path) -> tuple[Series, dict]:
-    """Return (Series, zarr attrs) from a latents.zarr + latents_index.parquet pair (phase0 format)."""
-    if not Path(latents).is_dir():
-        raise DataError(f"{latents}: missing; run `dvc repro phase0_tier1_latents`")
-    if not Path(index).is_file():
-        raise DataError(f"{index}: missing; run `dvc repro phase0_tier1_latents`")
-    group = zarr.open_group(str(latents), mode="r")
-    attrs = dict(group.attrs)
-    x = np.asarray(group["x"][:], dtype=np.float32)
-    offsets = np.asarray(group["utt_offsets"][:], dtype=np.int64)
-    table = pl.read_parquet(index)
-    if table.height != offsets.size - 1 or int(offsets[-1]) != x.shape[0]:
-        raise DataError(f"{index}: {table.height} utterances but {latents} has {offsets.size - 1} "
-                        f"(rows {offsets[-1]} vs {x.shape[0]}); rerun `dvc repro phase0_tier1_latents`")
-    if "frame_rate" not in attrs:
-        raise DataError(f"{latents}: attrs have no frame_rate; rerun `dvc repro phase0_tier1_latents`")
-    return Series(x, offsets, table["utterance_id"].to_list(), [str(s) for s in table["speaker_id"].to_list()],
-                  float(attrs["frame_rate"])), attrs
+def load_series(store: Path) -> tuple[Series, dict]:
+    """Return (Series, encoder.json) of one encoder's latents store (phase0_tier1_latents@<enc>)."""
+    latents = open_latents(store, "phase0_tier1_latents")
+    table = latents.index
+    return Series(latents.x, latents.offsets, table["utterance_id"].to_list(),
+                  [str(s) for s in table["speaker_id"].to_list()], float(latents.meta["frame_rate"])), latents.meta
 
 
 def pooled(series: Series, rate: float) -> Series:
