@@ -115,7 +115,7 @@ def train_mapper(lm, mapper: AudioMapper, train: ArmBatches, dev: ArmBatches, pa
     """
     world = d.world if d is not None else 1
     gen = torch.Generator().manual_seed(seed)
-    net = d.wrap(mapper, find_unused=True)
+    net = d.wrap(mapper, find_unused=True) if d is not None else mapper  # world 1 trains `mapper` itself
     opt = torch.optim.AdamW([p for p in mapper.parameters() if p.requires_grad], lr=cfg.lr,
                             weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg.warmup_steps, cfg.max_steps))

@@ -60,8 +60,8 @@ def work(tmp_path_factory) -> Path:
     # The three stages in one process (one interpreter start instead of three).
     script = "\n".join([
         "import typer",
-        "from stages import download, reason_encode, reason_lm",
-        "for app, args in ((download.app, ['--dataset', 'reasonaqa', '--out', 'raw']),",
+        "from stages import data_download, reason_encode, reason_lm",
+        "for app, args in ((data_download.app, ['--dataset', 'reasonaqa', '--out', 'raw']),",
         "                  (reason_lm.app, ['--raw', 'raw', '--out', 'lm']),",
         f"                  (reason_encode.app, ['--encoder', '{ENCODER}', '--raw', 'raw', '--out', 'features/{ENCODER}',",
         "                                       '--partial', 'partial'])):",
