@@ -20,9 +20,9 @@ from audioprobe.parallel import dist
 from audioprobe.runtime import params
 from audioprobe.runtime.atomic import atomic_dir
 from audioprobe.data.layout import dataset_root, read_source
+from audioprobe.data.reasonaqa import SPLITS, load_split, split_clips
 from audioprobe.runtime.errors import DataError
 from audioprobe.reason.features import build_reason_encoder, encode_clips, encode_shard, merge_shards, shard_dir
-from audioprobe.reason.rows import SPLITS, load_rows, split_clips
 from stages._run import run
 
 app = typer.Typer(add_completion=False)
@@ -55,7 +55,7 @@ def _encode(d: dist.Dist, encoder: str, cfg, cfgs, raw: Path, out: Path, partial
                     "every metric, plot title and report line says random-init", fg="red", err=True)
     root = dataset_root(raw, params_file)
     source = read_source(raw)
-    rows = [r for s in SPLITS for r in load_rows(root, s)]  # every missing file of every split is listed
+    rows = [r for s in SPLITS for r in load_split(root, s)]  # every missing file of every split is listed
     clips = split_clips(rows)
     meta = {"data": {"source": str(source["source"]), "sha256": str(source["sha256"])}}
     if not d.distributed:

@@ -12,15 +12,15 @@ from safetensors.torch import load_file
 from audioprobe.runtime import params
 from audioprobe.runtime.atomic import write_csv, write_text
 from audioprobe.data.layout import dataset_root, read_source
+from audioprobe.data.reasonaqa import load_split
 from audioprobe.runtime.headline import MAX_KEYS, banners, write_headline
 from audioprobe.reason import lm as lmlib
+from audioprobe.reason.arms import BLIND_DIM, arm_clips, arm_encoder
 from audioprobe.reason.evaluate import by_type, check_split, headline_values, paired, predict, score_rows
 from audioprobe.reason.features import read_features
 from audioprobe.reason.figures import accuracy_by_type
 from audioprobe.reason.mapper import AudioMapper
 from audioprobe.reason.report import examples_markdown, report_markdown, weights_records
-from audioprobe.reason.rows import load_rows
-from audioprobe.reason.training import BLIND_DIM, arm_clips, arm_encoder
 from stages._run import run
 
 app = typer.Typer(add_completion=False)
@@ -45,7 +45,7 @@ def main(
     model, tok = lmlib.load_frozen_lm(lmlib.resolve_lm(lm_rec["name"], lm_dir))
     root = dataset_root(raw, params_file)
     source = read_source(raw)
-    rows = load_rows(root, cfg.split)
+    rows = load_split(root, cfg.split)
     feats_cache: dict[str, tuple] = {}
     preds, scores, enc_prov = {}, {}, {}
     for arm in arms:

@@ -10,8 +10,8 @@ import typer
 from audioprobe.runtime import params
 from audioprobe.runtime.atomic import atomic_dir, write_json
 from audioprobe.data.layout import dataset_root
+from audioprobe.data.reasonaqa import load_split
 from audioprobe.reason import lm as lmlib
-from audioprobe.reason.rows import load_rows
 from stages._run import run
 
 app = typer.Typer(add_completion=False)
@@ -33,7 +33,7 @@ def main(
             typer.echo(f"reason_lm: real LM {cfg.name} (sha256 {prov['sha256'][:12]}), frozen; nothing trained")
             return
         torch.set_num_threads(cfg.threads)
-        rows = load_rows(dataset_root(raw, params_file), "train")
+        rows = load_split(dataset_root(raw, params_file), "train")
         texts = [lmlib.context_line(r) + lmlib.prompt_text(r["input"]) + " " + r["answer"] for r in rows]
         tok = lmlib.build_tokenizer(texts, cfg.vocab_size)
         torch.manual_seed(seed)

@@ -20,14 +20,13 @@ from audioprobe.runtime import params
 from audioprobe.runtime.atomic import atomic_dir, write_csv, write_json
 from audioprobe.runtime.errors import ParamsError
 from audioprobe.data.layout import dataset_root
+from audioprobe.data.reasonaqa import load_split
 from audioprobe.reason import lm as lmlib
 from audioprobe.reason.features import read_features
 from audioprobe.runtime.live import TrainingLog
 from audioprobe.reason.mapper import AudioMapper
-from audioprobe.reason.rows import load_rows
-from audioprobe.reason.training import (
-    BLIND_DIM, ArmBatches, arm_clips, arm_encoder, input_stats, train_mapper,
-)
+from audioprobe.reason.arms import BLIND_DIM, arm_clips, arm_encoder, input_stats
+from audioprobe.reason.training import ArmBatches, train_mapper
 from stages._run import run
 
 app = typer.Typer(add_completion=False)
@@ -68,7 +67,7 @@ def _train_and_write(d: dist.Dist, cfg, arm, raw, features, lm_dir, lm_name, out
     model, tok = lmlib.load_frozen_lm(lmlib.resolve_lm(lm_name, lm_dir))
     model.to(device)
     root = dataset_root(raw, params_file)
-    rows = {s: load_rows(root, s) for s in ("train", "val")}
+    rows = {s: load_split(root, s) for s in ("train", "val")}
     global_batch = min(cfg.batch_size, len(rows["train"]))  # a split smaller than batch_size is the batch
     if global_batch % d.world:
         raise ParamsError(f"params.yaml: reason.train.batch_size: a global batch of {global_batch} rows does not"

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from dataclasses import dataclass
+from itertools import product
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +81,71 @@ class Pools:
         return self._cache[key]
 
 
+@dataclass(frozen=True)
+class Cell:
+    """One cell of the factorial design, split included: the unit a generator is seeded by."""
+
+    duration_ms: int
+    snr_db: float
+    label: str
+    split: str
+
+    def rng(self, seed: int) -> np.random.Generator:
+        """The cell's own generator, seeded by its coordinates alone (never by the cells before it)."""
+        return np.random.default_rng([seed, 7, self.duration_ms, int(round(self.snr_db * 100)) + 10000,
+                                      self.label == SPEECH, SPLITS.index(self.split)])
+
+
+def design(cfg: DetectDataset) -> list[Cell]:
+    """Every cell: duration x SNR x class x split, in the order of the clip table's rows."""
+    return [Cell(dur, snr, label, split)
+            for dur, snr, label, split in product(cfg.durations_ms, cfg.snrs_db, (SPEECH, NONSPEECH), SPLITS)]
+
+
+def background_pools(cfg: DetectDataset, waves: Waves, files: list[str],
+                     frame: int) -> dict[int, list[tuple[str, np.ndarray]]]:
+    """Per duration, the background files with an active stretch of that length and their eligible starts.
+
+    Each file's frame activity is computed once; only the window (the duration) differs.
+    """
+    acts = {rel: frame_activity(waves("speech_commands", rel), frame, cfg.active_db) for rel in files}
+    out: dict[int, list[tuple[str, np.ndarray]]] = {}
+    for dur in cfg.durations_ms:
+        win = max(1, dur // cfg.frame_ms)
+        out[dur] = [(rel, st) for rel in files if (st := eligible_starts(acts[rel], win, 0.5)).size]
+        if not out[dur]:
+            raise DataError(f"detect.dataset.background_files: no file holds an active {dur} ms stretch")
+    return out
+
+
+def cell_sources(cell: Cell, n_cand: int, cfg: DetectDataset, pools: Pools) -> list[tuple[str, int, list]]:
+    """(source type, quota, pool of (source, eligible starts)) of a cell, in the order its clips are drawn.
+
+    SPEECH: the speech datasets in equal shares among those with >= min_files_per_cell files
+    that can fill the cell (all of them when none can); NONSPEECH: the non-speech types in
+    equal shares.
+    """
+    if cell.label == SPEECH:
+        pool_all = pools.get("speech", cell.split, cell.duration_ms)
+        by_ds = {d: [p for p in pool_all if p[0].dataset == d] for d in cfg.speech_sources}
+        usable = [d for d, p in by_ds.items() if len({q[0].file_id for q in p}) >= cfg.min_files_per_cell]
+        what = "speech (" + ", ".join(cfg.speech_sources) + ")"
+        return [(what, q, by_ds[d]) for d, q in equal_shares(n_cand, usable or list(by_ds)).items()]
+    return [(t, q, pools.get(t, cell.split, cell.duration_ms))
+            for t, q in equal_shares(n_cand, list(cfg.nonspeech_types)).items()]
+
+
+def split_groups(sources: list[Source], cfg: DetectDataset) -> dict[str, str]:
+    """Split of every source group, assigned per (dataset, kind) stratum before any clip is cut."""
+    strata: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for s in sources:
+        strata[(s.dataset, s.kind)].append(s.group)
+    split_of: dict[str, str] = {}
+    for (dataset, kind), groups in sorted(strata.items()):
+        split_of.update(assign_groups(groups, cfg.split_fractions, cfg.seed))
+    return split_of
+
+
 def build(cfg: DetectDataset, roots: dict[str, Path], out: Path) -> pl.DataFrame:
     """Write every candidate clip (mix + clean segment) under `out` and return the clip table.
 
@@ -86,80 +153,62 @@ def build(cfg: DetectDataset, roots: dict[str, Path], out: Path) -> pl.DataFrame
     filled from at least `min_files_per_cell` distinct source files.
     """
     sources = catalogue(roots, cfg.speech_sources, cfg.nonspeech_types, cfg.noise_colours, cfg.colour_files)
-    strata: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for s in sources:
-        strata[(s.dataset, s.kind)].append(s.group)
-    split_of: dict[str, str] = {}
-    for (dataset, kind), groups in sorted(strata.items()):
-        split_of.update(assign_groups(groups, cfg.split_fractions, cfg.seed))
     waves = Waves(roots, cfg.seed)
-    pools = Pools(sources, split_of, waves, cfg)
-    bg_files = background_files(roots["speech_commands"], cfg.background_files)
-    bg_pool: dict[int, list[tuple[str, np.ndarray]]] = {}
-    for dur in cfg.durations_ms:
-        win = max(1, dur // cfg.frame_ms)
-        acts = {rel: frame_activity(waves("speech_commands", rel), pools.frame, cfg.active_db) for rel in bg_files}
-        bg_pool[dur] = [(rel, st) for rel in bg_files if (st := eligible_starts(acts[rel], win, 0.5)).size]
-        if not bg_pool[dur]:
-            raise DataError(f"detect.dataset.background_files: no file holds an active {dur} ms stretch")
+    pools = Pools(sources, split_groups(sources, cfg), waves, cfg)
+    bg_pool = background_pools(cfg, waves, background_files(roots["speech_commands"], cfg.background_files),
+                               pools.frame)
     per_split = dict(zip(SPLITS, split_counts(cfg.clips_per_cell, cfg.split_fractions)))
-    speech_kinds = {d: "speech" for d in cfg.speech_sources}
-
     rows: list[dict] = []
-    for dur in cfg.durations_ms:
-        n = SR * dur // 1000
-        for snr in cfg.snrs_db:
-            for label in (SPEECH, NONSPEECH):
-                for split in SPLITS:
-                    n_cand = math.ceil(per_split[split] * cfg.oversample)
-                    rng = np.random.default_rng([cfg.seed, 7, dur, int(round(snr * 100)) + 10000,
-                                                 label == SPEECH, SPLITS.index(split)])
-                    if label == SPEECH:
-                        # speech sources in equal shares among those that can fill the cell
-                        pool_all = pools.get("speech", split, dur)
-                        by_ds = {d: [p for p in pool_all if p[0].dataset == d] for d in speech_kinds}
-                        usable = [d for d, p in by_ds.items() if len({q[0].file_id for q in p}) >= cfg.min_files_per_cell]
-                        quotas = {(d, "speech"): q for d, q in equal_shares(n_cand, usable or list(by_ds)).items()}
-                        pools_for = {(d, "speech"): by_ds[d] for d in by_ds}
-                    else:
-                        quotas = {("", t): q for t, q in equal_shares(n_cand, list(cfg.nonspeech_types)).items()}
-                        pools_for = {("", t): pools.get(t, split, dur) for t in cfg.nonspeech_types}
-                    k = 0
-                    for key, quota in quotas.items():
-                        pool = pools_for[key]
-                        files = {p[0].file_id for p in pool}
-                        if quota and len(files) < cfg.min_files_per_cell:
-                            what = key[1] if key[1] != "speech" else "speech (" + ", ".join(cfg.speech_sources) + ")"
-                            raise DataError(
-                                f"detect.dataset: cell {label} {dur} ms {snr:+g} dB, split {split}: "
-                                f"{len(files)} {what} source file(s) with an active {dur} ms segment, "
-                                f"need >= {cfg.min_files_per_cell} (min_files_per_cell); add source files or "
-                                f"lower detect.dataset.durations_ms / min_active"
-                            )
-                        order = rng.permutation(len(pool))
-                        for i in range(quota):
-                            src, starts = pool[order[i % len(pool)]]
-                            start = int(starts[rng.integers(0, starts.size)]) * pools.frame
-                            seg = waves(src.dataset, src.relpath)[start : start + n]
-                            # the background segment is energy-guided too: never a silent stretch
-                            bg_rel, bg_starts = bg_pool[dur][int(rng.integers(0, len(bg_pool[dur])))]
-                            bg_start = int(bg_starts[rng.integers(0, bg_starts.size)]) * pools.frame
-                            noise = waves("speech_commands", bg_rel)[bg_start : bg_start + n]
-                            mixed = mix_at_snr(seg, noise, snr)
-                            mixed = mixed / np.max(np.abs(mixed)) * cfg.peak
-                            cid = clip_id(label, dur, snr, split, k)
-                            write_audio(out / "audio" / f"{cid}.wav", mixed, SR)
-                            write_audio(out / "clean" / f"{cid}.wav", seg, SR)
-                            rows.append(dict(
-                                clip_id=cid, split=split, label=label, duration_ms=dur, snr_db=float(snr),
-                                nonspeech_type="" if label == SPEECH else src.kind,
-                                source_dataset=src.dataset, source_file=src.file_id, group=src.group,
-                                speaker=src.speaker, offset_ms=1000 * start / SR, noise_file=f"speech_commands/{bg_rel}",
-                                noise_offset_ms=1000 * bg_start / SR,
-                                audio=f"audio/{cid}.wav", clean=f"clean/{cid}.wav",
-                            ))
-                            k += 1
+    for cell in design(cfg):
+        rows += fill_cell(cell, math.ceil(per_split[cell.split] * cfg.oversample), cfg, pools, waves,
+                          bg_pool[cell.duration_ms], out)
     return pl.DataFrame(rows, schema_overrides={"offset_ms": pl.Float64, "noise_offset_ms": pl.Float64}).select(COLUMNS)
+
+
+def fill_cell(cell: Cell, n_cand: int, cfg: DetectDataset, pools: Pools, waves: Waves,
+              backgrounds: list[tuple[str, np.ndarray]], out: Path) -> list[dict]:
+    """Cut, mix and write the `n_cand` candidate clips of one cell; return their table rows.
+
+    The draws come from the cell's own generator in a fixed order, which the committed clips
+    depend on: per source type (in `cell_sources` order) one permutation of its pool, then
+    per clip the source start, the background file and the background start.
+    """
+    dur, snr, label, split = cell.duration_ms, cell.snr_db, cell.label, cell.split
+    n = SR * dur // 1000
+    rng = cell.rng(cfg.seed)
+    rows: list[dict] = []
+    for what, quota, pool in cell_sources(cell, n_cand, cfg, pools):
+        files = {p[0].file_id for p in pool}
+        if quota and len(files) < cfg.min_files_per_cell:
+            raise DataError(
+                f"detect.dataset: cell {label} {dur} ms {snr:+g} dB, split {split}: "
+                f"{len(files)} {what} source file(s) with an active {dur} ms segment, "
+                f"need >= {cfg.min_files_per_cell} (min_files_per_cell); add source files or "
+                f"lower detect.dataset.durations_ms / min_active"
+            )
+        order = rng.permutation(len(pool))
+        for i in range(quota):
+            src, starts = pool[order[i % len(pool)]]
+            start = int(starts[rng.integers(0, starts.size)]) * pools.frame
+            seg = waves(src.dataset, src.relpath)[start : start + n]
+            # the background segment is energy-guided too: never a silent stretch
+            bg_rel, bg_starts = backgrounds[int(rng.integers(0, len(backgrounds)))]
+            bg_start = int(bg_starts[rng.integers(0, bg_starts.size)]) * pools.frame
+            noise = waves("speech_commands", bg_rel)[bg_start : bg_start + n]
+            mixed = mix_at_snr(seg, noise, snr)
+            mixed = mixed / np.max(np.abs(mixed)) * cfg.peak
+            cid = clip_id(label, dur, snr, split, len(rows))
+            write_audio(out / "audio" / f"{cid}.wav", mixed, SR)
+            write_audio(out / "clean" / f"{cid}.wav", seg, SR)
+            rows.append(dict(
+                clip_id=cid, split=split, label=label, duration_ms=dur, snr_db=float(snr),
+                nonspeech_type="" if label == SPEECH else src.kind,
+                source_dataset=src.dataset, source_file=src.file_id, group=src.group,
+                speaker=src.speaker, offset_ms=1000 * start / SR, noise_file=f"speech_commands/{bg_rel}",
+                noise_offset_ms=1000 * bg_start / SR,
+                audio=f"audio/{cid}.wav", clean=f"clean/{cid}.wav",
+            ))
+    return rows
 
 
 def candidate_counts(table: pl.DataFrame) -> pl.DataFrame:

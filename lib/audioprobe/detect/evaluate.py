@@ -149,13 +149,3 @@ def psychometrics(name: str, test: pl.DataFrame, right: np.ndarray, y: np.ndarra
                 points.append({"system": name, "axis": axis, "slice": out["slice"], "level": _r(back(xv)),
                                "n": int(nv), "bal_acc": _r(kv / nv), "fitted": _r(fitted)})
     return curves, points
-
-
-def pareto_front(rows: list[dict]) -> list[bool]:
-    """For (latency_ms, bal_acc) rows: True where no other row is at least as fast AND as accurate (one strictly)."""
-    out = []
-    for r in rows:
-        dominated = any(o is not r and o["latency_ms"] <= r["latency_ms"] and o["bal_acc"] >= r["bal_acc"]
-                        and (o["latency_ms"] < r["latency_ms"] or o["bal_acc"] > r["bal_acc"]) for o in rows)
-        out.append(not dominated)
-    return out

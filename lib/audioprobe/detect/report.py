@@ -1,4 +1,4 @@
-"""Headline values and committed tables of detect_eval; latency rows from the host side folder."""
+"""Headline values and committed tables of detect_eval; latency rows from the host side folder and their Pareto front."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from pathlib import Path
 
 import polars as pl
 
-from audioprobe.detect.evaluate import pareto_front
 from audioprobe.detect.latency import summary
 from audioprobe.runtime.headline import STATUS
 
@@ -33,6 +32,16 @@ def headline_values(results: dict[str, dict], systems: list[str]) -> dict:
             out[f"{s}.dt75_snr_db"] = round(c["dt75"], 2)
         else:
             out[f"{s}.dt75_snr_db"] = _STATUS[c["dt75_status"]]
+    return out
+
+
+def pareto_front(rows: list[dict]) -> list[bool]:
+    """For (latency_ms, bal_acc) rows: True where no other row is at least as fast AND as accurate (one strictly)."""
+    out = []
+    for r in rows:
+        dominated = any(o is not r and o["latency_ms"] <= r["latency_ms"] and o["bal_acc"] >= r["bal_acc"]
+                        and (o["latency_ms"] < r["latency_ms"] or o["bal_acc"] > r["bal_acc"]) for o in rows)
+        out.append(not dominated)
     return out
 
 

@@ -1,4 +1,7 @@
-"""One arm's inputs (encoder, blind or shuffled audio) and the mapper training loop on a frozen LM."""
+"""The mapper training loop on a frozen LM: token batches of an arm's rows, warmup/cosine schedule, dev loss.
+
+An arm's clip inputs (encoder, blind or shuffled audio) come from `audioprobe.reason.arms`.
+"""
 
 from __future__ import annotations
 
@@ -11,38 +14,6 @@ import torch
 from audioprobe.parallel.dist import Dist, fault_point, global_mean_loss, rank_rows
 from audioprobe.reason.batching import answer_ids, answer_loss, assemble, prompt_ids
 from audioprobe.reason.mapper import AudioMapper
-from audioprobe.reason.rows import derangement, row_clips, split_clips
-
-BLIND = "blind"
-SHUFFLED = "shuffled_"
-BLIND_DIM = 1  # the blind arm maps one zero frame per clip: a learned constant prefix
-
-
-def arm_encoder(arm: str) -> str | None:
-    """Return the encoder whose features an arm reads (None for blind)."""
-    return None if arm == BLIND else arm.removeprefix(SHUFFLED)
-
-
-def arm_clips(arm: str, rows: list[dict], feats: dict[str, np.ndarray] | None, seed: int,
-              split: str) -> list[list[torch.Tensor]]:
-    """Return per row the list of clip frames [F_k, enc_dim] this arm feeds the mapper.
-
-    encoder arm: the row's own clips; `blind`: one zero frame per clip (same prefix
-    shape budget, no audio information); `shuffled_<enc>`: every clip replaced by another
-    clip of the same split (a seeded derangement, fixed for training and evaluation).
-    """
-    if arm == BLIND:
-        return [[torch.zeros(1, BLIND_DIM) for _ in row_clips(r)] for r in rows]
-    assert feats is not None
-    swap = (derangement(split_clips(rows), seed + {"train": 0, "val": 1, "test": 2}[split])
-            if arm.startswith(SHUFFLED) else None)
-    return [[torch.from_numpy(feats[swap[c] if swap else c]) for c in row_clips(r)] for r in rows]
-
-
-def input_stats(inputs: list[list[torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return per-dimension (mean, std) over every frame of these inputs (train split only)."""
-    x = torch.cat([c for item in inputs for c in item], dim=0).double()  # (frames, dim)
-    return x.mean(0).float(), x.std(0, unbiased=False).float()
 
 
 def lr_factor(step: int, warmup: int, total: int) -> float:
@@ -115,7 +86,7 @@ def train_mapper(lm, mapper: AudioMapper, train: ArmBatches, dev: ArmBatches, pa
     """
     world = d.world if d is not None else 1
     gen = torch.Generator().manual_seed(seed)
-    net = d.wrap(mapper, find_unused=True)
+    net = d.wrap(mapper, find_unused=True) if d is not None else mapper  # world 1 trains `mapper` itself
     opt = torch.optim.AdamW([p for p in mapper.parameters() if p.requires_grad], lr=cfg.lr,
                             weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg.warmup_steps, cfg.max_steps))

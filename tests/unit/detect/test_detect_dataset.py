@@ -130,6 +130,31 @@ def test_build_is_deterministic(roots, built, tmp_path):
         assert hashlib.sha256((out / rel).read_bytes()).digest() == hashlib.sha256((tmp_path / rel).read_bytes()).digest()
 
 
+def test_cells_are_the_flat_design_and_each_fills_alone_the_same(roots, built, tmp_path):
+    """design() lists duration x SNR x class x split in the table's order; a cell's draws come from its
+    own generator, so one cell filled alone gives the same clips as inside the whole build."""
+    from audioprobe.detect.clips import (
+        Pools, Waves, background_files, background_pools, catalogue, design, fill_cell, split_groups,
+    )
+
+    out, t = built
+    cells = design(CFG)
+    assert len(cells) == len(CFG.durations_ms) * len(CFG.snrs_db) * 2 * 3
+    order = t.select("duration_ms", "snr_db", "label", "split").unique(maintain_order=True).rows()
+    assert order == [(c.duration_ms, c.snr_db, c.label, c.split) for c in cells]
+    cell = cells[-1]  # the last cell, filled first and alone
+    sources = catalogue(roots, CFG.speech_sources, CFG.nonspeech_types, CFG.noise_colours, CFG.colour_files)
+    waves = Waves(roots, CFG.seed)
+    pools = Pools(sources, split_groups(sources, CFG), waves, CFG)
+    bg = background_pools(CFG, waves, background_files(roots["speech_commands"], CFG.background_files), pools.frame)
+    want = t.filter((pl.col("duration_ms") == cell.duration_ms) & (pl.col("snr_db") == cell.snr_db)
+                    & (pl.col("label") == cell.label) & (pl.col("split") == cell.split))
+    got = fill_cell(cell, want.height, CFG, pools, waves, bg[cell.duration_ms], tmp_path)
+    assert pl.DataFrame(got, schema_overrides=dict(want.schema)).select(want.columns).equals(want)
+    for rel in want["audio"].to_list():
+        assert (out / rel).read_bytes() == (tmp_path / rel).read_bytes()
+
+
 def test_group_split_is_a_partition():
     g = [f"g{i}" for i in range(20)]
     a = assign_groups(g, [0.6, 0.2, 0.2], 0)

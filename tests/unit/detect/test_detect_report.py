@@ -5,9 +5,8 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from audioprobe.detect.evaluate import pareto_front
 from audioprobe.detect.latency import summary
-from audioprobe.detect.report import headline_values
+from audioprobe.detect.report import headline_values, pareto_front
 from audioprobe.runtime.headline import MAX_KEYS, headline
 
 
@@ -43,3 +42,15 @@ def test_latency_summary():
     s = summary("x", t)
     assert s["total_mean_ms"] == pytest.approx(3.0) and s["features_mean_ms"] == pytest.approx(1.0)
     assert s["n"] == 2 and s["total_p95_ms"] == pytest.approx(3.9)
+
+
+def test_report_does_not_import_evaluate():
+    """report.py owns the Pareto front of its latency rows; it needs nothing from the evaluation protocol."""
+    import ast
+    from pathlib import Path
+
+    import audioprobe.detect.report as report
+
+    tree = ast.parse(Path(report.__file__).read_text())
+    modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert "audioprobe.detect.evaluate" not in modules

@@ -60,8 +60,8 @@ def work(tmp_path_factory) -> Path:
     # The three stages in one process (one interpreter start instead of three).
     script = "\n".join([
         "import typer",
-        "from stages import download, reason_encode, reason_lm",
-        "for app, args in ((download.app, ['--dataset', 'reasonaqa', '--out', 'raw']),",
+        "from stages import data_download, reason_encode, reason_lm",
+        "for app, args in ((data_download.app, ['--dataset', 'reasonaqa', '--out', 'raw']),",
         "                  (reason_lm.app, ['--raw', 'raw', '--out', 'lm']),",
         f"                  (reason_encode.app, ['--encoder', '{ENCODER}', '--raw', 'raw', '--out', 'features/{ENCODER}',",
         "                                       '--partial', 'partial'])):",
@@ -102,10 +102,10 @@ def test_sharded_encode_resumes_a_shard_and_refuses_a_stale_one(work, tmp_path):
     from audioprobe.parallel.dist import Dist
     from audioprobe.encoders.mel import MelEncoder
     from audioprobe.reason.features import encode_shard, shard_dir
-    from audioprobe.reason.rows import SPLITS, load_rows, split_clips
+    from audioprobe.data.reasonaqa import SPLITS, load_split, split_clips
 
     root = dataset_root(work / "raw")
-    clips = split_clips([r for s in SPLITS for r in load_rows(root, s)])[:7]
+    clips = split_clips([r for s in SPLITS for r in load_split(root, s)])[:7]
     enc = MelEncoder(sample_rate=16000, frame_rate=3.125, n_mels=8)
     d = Dist(1, 2, 1, torch.device("cpu"), "gloo")  # rank 1 of 2: batches 1, 3 of 4 (batch size 2)
     encode_shard(root, clips, enc, 4.0, 2, tmp_path, d)
@@ -130,10 +130,10 @@ def test_one_and_two_processes_train_the_same_mapper(work):
     from safetensors.torch import load_file
 
     from audioprobe.data.layout import dataset_root
-    from audioprobe.reason.rows import load_rows, row_clips
+    from audioprobe.data.reasonaqa import load_split, row_clips
 
     # Two-clip questions use the separator, one-clip ones do not: DDP must handle both.
-    assert {len(row_clips(r)) for r in load_rows(dataset_root(work / "raw"), "train")} == {1, 2}
+    assert {len(row_clips(r)) for r in load_split(dataset_root(work / "raw"), "train")} == {1, 2}
     _ok(_train(work, 1, "one"))
     proc = _ok(_train(work, 2, "two"))
     assert "2 processes (gloo)" in proc.stdout

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import warnings
 
 import pytest
@@ -15,8 +14,7 @@ from audioprobe.reason.decode import greedy_decode
 from audioprobe.reason.evaluate import check_split
 from audioprobe.reason.mapper import AudioMapper
 from audioprobe.reason.params import Reason, ReasonLM
-from audioprobe.reason.rows import derangement, load_rows
-from audioprobe.reason.training import arm_clips
+from audioprobe.reason.arms import arm_clips, derangement
 
 TEXTS = ["Question: What is the main sound source in this audio?\nAnswer: dog bark",
          "Question: Is there rain in this recording?\nAnswer: yes",
@@ -134,6 +132,24 @@ def test_derangement_moves_every_clip_and_is_seeded():
         derangement(["only"], 0)
 
 
+def test_evaluation_takes_the_arms_from_arms_not_from_training():
+    """reason_eval and reason/evaluate.py build the arms' inputs through reason/arms.py, never through the
+    training module (which holds only the training loop)."""
+    import ast
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[3]
+
+    def imports(rel: str) -> set[str]:
+        tree = ast.parse((repo / rel).read_text())
+        return {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+
+    for rel in ("stages/reason_eval.py", "lib/audioprobe/reason/evaluate.py"):
+        assert "audioprobe.reason.training" not in imports(rel), rel
+    assert "audioprobe.reason.arms" in imports("stages/reason_eval.py")
+    assert "audioprobe.reason.arms" in imports("stages/reason_train.py")
+
+
 def test_arms_blind_and_shuffled_inputs():
     rows = [{"filepath1": "a.wav", "filepath2": ""}, {"filepath1": "b.wav", "filepath2": "a.wav"}]
     feats = {"a.wav": torch.zeros(3, 4).numpy() + 1, "b.wav": torch.zeros(5, 4).numpy() + 2}
@@ -144,19 +160,6 @@ def test_arms_blind_and_shuffled_inputs():
     assert all(float(c.abs().sum()) == 0 for r in blind for c in r)
     shuf = arm_clips("shuffled_mel", rows, feats, 0, "test")
     assert [[c.shape[0] for c in r] for r in shuf] == [[5], [3, 5]]  # every clip swapped for the other
-
-
-def test_missing_audio_lists_every_row(tmp_path):
-    (tmp_path / "audio").mkdir()
-    (tmp_path / "audio" / "ok.wav").write_bytes(b"")
-    row = dict(taskname="t", subtype="s", caption1="", caption2="", input="q?", answer="a", filepath2="")
-    rows = [{**row, "filepath1": "audio/ok.wav"}, {**row, "filepath1": "audio/gone1.wav"},
-            {**row, "filepath1": "audio/ok.wav", "filepath2": "audio/gone2.wav"}]
-    (tmp_path / "test.json").write_text(json.dumps(rows))
-    with pytest.raises(DataError) as err:
-        load_rows(tmp_path, "test")
-    msg = str(err.value)
-    assert "2 audio files missing" in msg and "gone1.wav" in msg and "gone2.wav" in msg and "\n" not in msg
 
 
 def test_params_reject_unknown_arm_and_unencoded_arm():
