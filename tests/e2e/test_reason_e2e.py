@@ -122,4 +122,4 @@ def test_reason_lane_on_real_clotho_clips(temp_repo, fixtures_dir, tmp_path):
     metrics = _check(temp_repo.root, synthetic=False)
     assert metrics["reason.data.reasonaqa"].startswith("path@")
     enc = json.loads((temp_repo.root / "data/reason/features/mel/encoder.json").read_text())
-    assert enc["clips"] == len(list((raqa / "audio").iterdir()))
+    assert enc["n_items"] == len(list((raqa / "audio").iterdir()))

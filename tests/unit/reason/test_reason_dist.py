@@ -32,7 +32,7 @@ TINY = {
     "data": {"reasonaqa": {"embedded": {"rows": 120, "clips": 24}}},
     "reason": {
         "lm": {"hidden": 32, "intermediate": 64, "vocab_size": 300, "steps": 20},
-        "encode": {"device": "cpu", "batch_size": 3},  # 24 clips in 8 batches: rank 0 and 1 take 4 each
+        "encode": {"device": "cpu", "batch_size": 1},  # 24 clips in blocks of 16 + 8: ranks 0 and 1 take one each
         "train": {"arms": [ENCODER], "max_steps": 8, "eval_every": 4, "warmup_steps": 2, "batch_size": 8,
                   "device": "cpu"},
     },
@@ -63,8 +63,7 @@ def work(tmp_path_factory) -> Path:
         "from stages import data_download, reason_encode, reason_lm",
         "for app, args in ((data_download.app, ['--dataset', 'reasonaqa', '--out', 'raw']),",
         "                  (reason_lm.app, ['--raw', 'raw', '--out', 'lm']),",
-        f"                  (reason_encode.app, ['--encoder', '{ENCODER}', '--raw', 'raw', '--out', 'features/{ENCODER}',",
-        "                                       '--partial', 'partial'])):",
+        f"                  (reason_encode.app, ['--encoder', '{ENCODER}', '--raw', 'raw', '--out', 'features/{ENCODER}'])):",
         "    typer.main.get_command(app).main(args, standalone_mode=False)",
     ])
     _ok(subprocess.run([sys.executable, "-c", script], cwd=work, env=stage_env(), capture_output=True, text=True,
@@ -79,44 +78,20 @@ def _files(folder: Path) -> dict[str, bytes]:
 @pytest.mark.slow
 def test_sharded_encode_fails_cleanly_resumes_and_writes_the_one_process_bytes(work):
     out = work / "sharded" / ENCODER
-    args = ["stages.reason_encode", "--encoder", ENCODER, "--raw", "raw", "--out", str(out), "--partial", "partial"]
-    # Rank 1 dies after its first batch: one line naming it, no output folder, its batch kept for the rerun.
-    proc = _run(work, args, nproc=2, env={"AUDIOPROBE_TEST_FAULT": "reason.encode.batch@1"})
+    args = ["stages.reason_encode", "--encoder", ENCODER, "--raw", "raw", "--out", str(out)]
+    # Rank 1 dies after its first block: one line naming it, no output folder, its block kept for the rerun.
+    proc = _run(work, args, nproc=2, env={"AUDIOPROBE_TEST_FAULT": "store.block@1"})
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: stages.reason_encode: rank 1 of 2 failed (exit code 1): RuntimeError: injected"), last
-    assert not out.exists() and not list(out.parent.glob(f".{ENCODER}*"))  # nothing partial among the outputs
-    assert (work / "partial" / ENCODER / "shard-1-of-2" / "batch-000001.npy").is_file()
+    assert not out.exists()
+    assert (out.parent / f".{ENCODER}.shard-1-of-2.partial").is_dir()  # beside the output, never in it
     proc = _ok(_run(work, args, nproc=2))
     assert "2 processes (gloo)" in proc.stdout
     one, two = _files(work / "features" / ENCODER), _files(out)
     assert set(one) == set(two) and len(one) >= 4
     assert all(one[k] == two[k] for k in one), [k for k in one if one[k] != two[k]]
-    assert not (work / "partial").exists()  # merged shards are removed
-
-
-def test_sharded_encode_resumes_a_shard_and_refuses_a_stale_one(work, tmp_path):
-    import torch
-
-    from audioprobe.data.layout import dataset_root
-    from audioprobe.parallel.dist import Dist
-    from audioprobe.encoders.mel import MelEncoder
-    from audioprobe.reason.features import encode_shard, shard_dir
-    from audioprobe.data.reasonaqa import SPLITS, load_split, split_clips
-
-    root = dataset_root(work / "raw")
-    clips = split_clips([r for s in SPLITS for r in load_split(root, s)])[:7]
-    enc = MelEncoder(sample_rate=16000, frame_rate=3.125, n_mels=8)
-    d = Dist(1, 2, 1, torch.device("cpu"), "gloo")  # rank 1 of 2: batches 1, 3 of 4 (batch size 2)
-    encode_shard(root, clips, enc, 4.0, 2, tmp_path, d)
-    folder = shard_dir(tmp_path, 1, 2)
-    assert sorted(p.name for p in folder.glob("batch-*.npy")) == ["batch-000001.npy", "batch-000003.npy"]
-    marker = np.full((1, 8), 7.0, np.float32)
-    np.save(folder / "batch-000001.npy", marker)  # a resumed batch is read back, not recomputed
-    encode_shard(root, clips, enc, 4.0, 2, tmp_path, d)
-    assert np.array_equal(np.load(folder / "batch-000001.npy"), marker)
-    encode_shard(root, clips, enc, 3.0, 2, tmp_path, d)  # other max_seconds: the shard is stale
-    assert not np.array_equal(np.load(folder / "batch-000001.npy"), marker)
+    assert not list(out.parent.glob(f".{ENCODER}*"))  # merged shards are removed
 
 
 def _train(work: Path, nproc: int, name: str, env: dict | None = None) -> subprocess.CompletedProcess:
