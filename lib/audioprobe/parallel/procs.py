@@ -34,16 +34,25 @@ def run_side_by_side(jobs: Mapping[str, Sequence[str]], at_once: int,
 
     Children share this process's stdout/stderr, environment and working directory.
     Return None when every child exits 0, else (name, exit code) of the first that did not;
-    the others are then stopped (SIGTERM, then waited for) or never started. An exception
-    here (Ctrl-C) stops the running children the same way before it propagates.
+    the others are then stopped (SIGTERM, then waited for) or never started. SIGTERM or Ctrl-C
+    here stops the running children the same way, then raises SystemExit(143) or
+    KeyboardInterrupt.
+
+    While children run, SIGTERM and SIGINT only set a flag that the polling loop reads: raised
+    from a signal handler, the exception can land inside Popen.poll() between taking and
+    releasing its wait lock, and the wait() that follows then blocks forever on a reaped child
+    (seen: a stopped kws_train replica hung with two zombie children).
     """
     if at_once < 1:
         raise ValueError(f"at_once must be >= 1, got {at_once}")
     queue = list(jobs.items())
     running: dict[str, subprocess.Popen] = {}
     failure: tuple[str, int] | None = None
+    stopped: list[int] = []
+    handlers = {sig: signal.signal(sig, lambda signum, frame: stopped.append(signum))  # noqa: ARG005
+                for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        while failure is None and (queue or running):
+        while failure is None and not stopped and (queue or running):
             while queue and len(running) < at_once:
                 name, argv = queue.pop(0)
                 running[name] = subprocess.Popen(list(argv))
@@ -59,6 +68,12 @@ def run_side_by_side(jobs: Mapping[str, Sequence[str]], at_once: int,
             proc.terminate()
         for proc in running.values():
             proc.wait()
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    if stopped:
+        if stopped[0] == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit(128 + signal.SIGTERM)
     return failure
 
 

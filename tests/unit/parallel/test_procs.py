@@ -89,3 +89,38 @@ def test_launch_argv_runs_the_launcher_with_this_interpreter():
     argv = procs.launch_argv(2, "stages.kws_train", ["--replica", 0])
     assert argv == [sys.executable, "-m", "audioprobe.parallel.launch", "--nproc", "2", "-m", "stages.kws_train",
                     "--replica", "0"]
+
+
+PARENT = textwrap.dedent("""
+    import json, sys
+    from audioprobe.parallel import procs
+    jobs = json.loads(sys.argv[1])
+    try:
+        procs.run_side_by_side(jobs, at_once=2, poll_s=0.0)  # poll as fast as it can: the race window is wide
+    except SystemExit as exc:
+        print("exit", exc.code, flush=True)
+        raise
+""")
+
+
+@pytest.mark.parametrize("trial", range(5))
+def test_a_stopped_parent_stops_its_children_and_exits_143(tmp_path, trial):
+    """SIGTERM while the children run: they are stopped (their temp folders removed), the parent
+    exits 143, and never hangs waiting for a child it already reaped."""
+    import json
+    import signal
+    import subprocess
+
+    (tmp_path / "parent.py").write_text(PARENT)
+    jobs = {"a": _job(tmp_path, "a", 60), "b": _job(tmp_path, "b", 60)}
+    proc = subprocess.Popen([sys.executable, str(tmp_path / "parent.py"), json.dumps(jobs)],
+                            stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while len(_events(tmp_path)) < 2:
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 143 and "exit 143" in out
+    assert [kind for kind, _, _ in _events(tmp_path)] == ["start", "start"]  # neither child finished
+    assert not list(tmp_path.glob(".*.tmp")) and not (tmp_path / "a").exists()
