@@ -10,9 +10,9 @@ import typer
 import zarr
 
 from audioprobe.runtime import params
-from audioprobe.runtime.atomic import atomic_file, write_json
+from audioprobe.runtime.atomic import write_json
 from audioprobe.runtime.errors import DataError
-from audioprobe.phase0.frames import SPLITS, build_frames, first_target
+from audioprobe.phase0.frames import SPLITS, build_frames, first_target, write_frames
 from audioprobe.phase0.speaker_split import read_split
 from audioprobe.phase0.summary import latents_provenance
 from stages._run import run
@@ -41,8 +41,7 @@ def main(
     frames, threshold = build_frames(
         table, energy, split.split_of(), ctx.window, ctx.lags, cfg.high_energy_quantile
     )
-    with atomic_file(out) as tmp:
-        frames.write_parquet(tmp)
+    write_frames(frames, out)
     counts = {s: frames.filter(pl.col("split") == s) for s in SPLITS}
     write_json(stats, {
         "latents": latents_provenance(dict(store.attrs)),  # data and encoder weights the frames came from
