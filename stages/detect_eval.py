@@ -10,7 +10,7 @@ import polars as pl
 import typer
 
 from audioprobe.runtime import headline, params
-from audioprobe.runtime.atomic import write_csv, write_json
+from audioprobe.runtime.atomic import write_csv
 from audioprobe.detect import figures
 from audioprobe.detect.report import headline_values, latency_rows
 from audioprobe.detect.evaluate import evaluate_system, load_system

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import json
 from pathlib import Path
 
 import typer
@@ -15,6 +13,7 @@ from audioprobe.runtime.headline import SYNTHETIC_BANNER, write_headline
 from audioprobe.kws.features import load_feature_cache
 from audioprobe.kws.fire_stats import layer_stats, model_fire_counts, threshold_stats
 from audioprobe.kws.net import CONDITIONS, build_kws_net
+from audioprobe.kws.runs import read_predictions, read_run, run_dir
 from audioprobe.kws.summary import (
     RunSummary,
     best_run,
@@ -38,30 +37,17 @@ TABLES = ("runs.csv", "conditions.csv", "layers.csv", "layers_by_run.csv", "thre
           "per_class.csv", "comparison.csv", "seed_reference.csv", "provenance.json")
 
 
-def _load_run(run_dir: Path, condition: str, replica: int, mcfg, held_x, cfg) -> RunSummary:
-    from safetensors.torch import load_file
-
-    missing = [f for f in ("result.json", "model.safetensors", "test_predictions.csv") if not (run_dir / f).is_file()]
-    if missing:
-        raise DataError(f"{run_dir}: missing {', '.join(missing)}; run `dvc repro kws_train` first")
-    try:
-        result = json.loads((run_dir / "result.json").read_text())
-        state = load_file(str(run_dir / "model.safetensors"))
-    except Exception as exc:  # a truncated or hand-edited file: name it, one line
-        raise DataError(f"{run_dir}: unreadable run files ({type(exc).__name__}); rerun `dvc repro kws_train`") from None
-    model = build_kws_net(mcfg, condition, n_classes=result["n_classes"])
-    try:
-        model.load_state_dict(state)
-    except RuntimeError:
-        raise DataError(f"{run_dir}/model.safetensors does not match params.yaml kws.model;"
-                        " rerun `dvc repro kws_train`") from None
+def _load_run(runs_dir: Path, condition: str, replica: int, mcfg, held_x, cfg) -> RunSummary:
+    kws_run = read_run(run_dir(runs_dir, condition, replica))
+    model = build_kws_net(mcfg, condition, n_classes=kws_run.n_classes)
+    kws_run.load_into(model)
     counts = model_fire_counts(model, held_x, batch_size=cfg.batch_size, bins=cfg.entropy_bins,
                                fire_threshold=cfg.fire_threshold)
     layers = [layer_stats(c, cfg.always_on_rate, cfg.selective_rate) for c in counts]
     thetas = model.thresholds()
     for layer, theta in zip(layers, thetas):
         layer.update(threshold_stats(theta))
-    return RunSummary(condition, replica, result, layers, [t.tolist() for t in thetas])
+    return RunSummary(condition, replica, kws_run.result, layers, [t.tolist() for t in thetas])
 
 
 @app.command()
@@ -85,18 +71,12 @@ def main(
     # Loop over the params' replicas, never over the folder: a removed matrix item leaves
     # its old run folder behind. Everything is read and computed before anything is
     # written, so a bad run folder leaves the last good metrics and plots in place.
-    runs = [_load_run(runs_dir / f"{c}-{r}", c, r, mcfg, held_x, cfg)
-            for c in CONDITIONS for r in kws.train.replicas]
+    runs = [_load_run(runs_dir, c, r, mcfg, held_x, cfg) for c in CONDITIONS for r in kws.train.replicas]
 
     words = cache.words
     best = best_run(runs)
-    with open(runs_dir / best.name / "test_predictions.csv", newline="") as f:
-        preds = list(csv.DictReader(f))
-    actual, predicted = [p["actual"] for p in preds], [p["predicted"] for p in preds]
-    unknown = sorted({w for w in actual + predicted if w not in words})
-    if unknown:
-        raise DataError(f"{runs_dir / best.name}/test_predictions.csv: words {unknown} are not in {features};"
-                        " rerun `dvc repro kws_train`")
+    preds = read_predictions(run_dir(runs_dir, best.condition, best.replica), words, features)
+    actual, predicted = [p.actual for p in preds], [p.predicted for p in preds]
     data = {"speech_commands": {"source": cache.meta["data"]["source"], "sha256": cache.meta["data"]["sha256"]}}
     weights = {"kws_net": {"source": "trained-here", "sha256": combined_checkpoint_sha256(runs)}}
     values = headline_values(runs, chance_acc=1.0 / len(words), n_test=cache.meta["split_counts"]["test"])

@@ -12,7 +12,6 @@ this is also how a multi-node torchrun job trains a run (docs/scaling.md).
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,11 +21,11 @@ import typer
 from audioprobe.parallel import procs
 
 from audioprobe.runtime import params
-from audioprobe.runtime.atomic import atomic_dir, write_csv
+from audioprobe.runtime.atomic import atomic_dir
 from audioprobe.runtime.errors import AudioprobeError, DataError, ParamsError
 from audioprobe.kws.features import load_feature_cache
 from audioprobe.kws.params import CONDITIONS
-from audioprobe.runtime.provenance import sha256_file
+from audioprobe.kws.runs import Prediction, TrainedRun, run_dir, run_name, write_run
 from stages._run import run
 
 if TYPE_CHECKING:
@@ -61,7 +60,7 @@ def main(
     if condition is None:
         _train_replica(replica, seed, kws.train, features, runs, curves, params_file, progress)
         return
-    out = out or runs / f"{condition}-{replica}"
+    out = out or run_dir(runs, condition, replica)
     live = live or curves / condition
     _train_one(condition, replica, seed, cache, kws.train, kws.model, out, live, progress)
 
@@ -82,7 +81,7 @@ def _checked_cache(features: Path, n_mels: int):
 
 def _train_replica(replica, seed, cfg, features, runs, curves, params_file, progress) -> None:
     """Train every condition of `replica` in child processes; replace the outputs only if all succeed."""
-    names = [f"{c}-{replica}" for c in CONDITIONS]
+    names = [run_name(c, replica) for c in CONDITIONS]
     side_by_side = min(cfg.parallel, len(names)) > 1
     start = time.perf_counter()
     # SIGTERM (or Ctrl-C) here stops the children and removes every temp folder on the way out.
@@ -93,7 +92,7 @@ def _train_replica(replica, seed, cfg, features, runs, curves, params_file, prog
         jobs = {}
         live_root = stack.enter_context(atomic_dir(curves))  # the replica's curves, one folder per condition
         for cond, name in zip(CONDITIONS, names):
-            out = stack.enter_context(atomic_dir(runs / name))
+            out = stack.enter_context(atomic_dir(run_dir(runs, cond, replica)))
             live = live_root / cond
             jobs[name] = procs.launch_argv(cfg.nproc, "stages.kws_train", [
                 "--condition", cond, "--replica", replica, "--seed", seed, "--features", features,
@@ -136,7 +135,6 @@ def _train_one(condition, replica, seed, cache, cfg, mcfg, out, live, progress) 
 
 def _train_and_write(d, condition, replica, seed, cache, splits, cfg, mcfg, out, live, progress) -> None:
     import torch
-    from safetensors.torch import save_file
 
     from audioprobe.parallel.dist import fault_point
     from audioprobe.kws.augment import Augment
@@ -148,7 +146,7 @@ def _train_and_write(d, condition, replica, seed, cache, splits, cfg, mcfg, out,
     torch_seed = replica_seed(seed, replica)
     make_deterministic(torch_seed, cfg.threads, device)
     model = build_kws_net(mcfg, condition, n_classes=len(cache.words))
-    run_name = f"{condition}-{replica}"
+    name = run_name(condition, replica)
     augment = Augment.from_params(cfg.augment, cache.noise()) if cfg.augment.enabled else None
     # Curves and run folder go to temp siblings and replace the last good ones only when
     # the whole run succeeded (a failed run never leaves partial curves in plots/).
@@ -160,7 +158,7 @@ def _train_and_write(d, condition, replica, seed, cache, splits, cfg, mcfg, out,
                 model, param_groups(model, cfg.weight_decay), splits["train"], splits["validation"],
                 epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, grad_clip=cfg.grad_clip,
                 eval_batch_size=cfg.eval_batch_size, seed=torch_seed, device=device, progress=progress,
-                desc=run_name, schedule=cfg.schedule, warmup_epochs=cfg.warmup_epochs,
+                desc=name, schedule=cfg.schedule, warmup_epochs=cfg.warmup_epochs,
                 plateau=(cfg.plateau_factor, cfg.plateau_patience, cfg.plateau_reductions), augment=augment,
                 on_epoch=None if log is None else lambda r: log.log(
                     r.epoch, train_loss=r.train_loss, val_loss=r.val_loss, train_acc=r.train_acc, val_acc=r.val_acc),
@@ -171,36 +169,26 @@ def _train_and_write(d, condition, replica, seed, cache, splits, cfg, mcfg, out,
         model.load_state_dict(result.best_state)
         test_loss, test_acc, test_pred = evaluate(model, *splits["test"], cfg.eval_batch_size, device,
                                                   dist=d, amp=cfg.amp)
-        fault_point(d, f"kws_train.{run_name}")  # tests only: fail one named run after training
+        fault_point(d, f"kws_train.{name}")  # tests only: fail one named run after training
         if not d.is_main:
             return
-        # One metadata key: safetensors writes several keys in hash-map order, which would
-        # make the checkpoint's sha256 differ between two bit-identical runs.
-        run_info = {"condition": condition, "replica": replica, "seed": seed, "torch_seed": torch_seed,
-                    "epoch": result.best_epoch}
-        save_file(result.best_state, str(tmp / "model.safetensors"),
-                  metadata={"audioprobe.kws_run": json.dumps(run_info, sort_keys=True)})
-        write_csv(tmp / "test_predictions.csv", [
-            {"relpath": cache.relpaths[i], "actual": cache.words[cache.labels[i]], "predicted": cache.words[pred]}
-            for i, pred in zip(cache.indices("test"), test_pred)
-        ])
-        record = {
-            "condition": condition, "replica": replica, "seed": seed, "torch_seed": torch_seed,
-            "best_epoch": result.best_epoch, "best_val_acc": result.best_val_acc,
-            "test_acc": test_acc, "test_loss": test_loss, "epochs": result.epochs_run, "max_epochs": cfg.epochs,
-            "stop": result.stop,
-            "n_classes": len(cache.words), "n_params": sum(p.numel() for p in model.parameters()),
-            "n_train": int(splits["train"][0].shape[0]), "n_validation": int(splits["validation"][0].shape[0]),
-            "n_test": int(splits["test"][0].shape[0]),
-            "cfc_impl": mcfg.cfc_impl, "wiring": mcfg.wiring, "norm_preserve": mcfg.lif.norm_preserve,
-            "device": str(device), "threads": cfg.threads, "torch_version": torch.__version__,
-            "checkpoint_sha256": sha256_file(tmp / "model.safetensors"),
-            "data_sha256": cache.meta["data"]["sha256"],
-        }
-        (tmp / "result.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        predictions = [Prediction(cache.relpaths[i], cache.words[cache.labels[i]], cache.words[pred])
+                       for i, pred in zip(cache.indices("test"), test_pred)]
+        write_run(tmp, result.best_state, predictions, TrainedRun(
+            condition=condition, replica=replica, seed=seed, torch_seed=torch_seed,
+            best_epoch=result.best_epoch, best_val_acc=result.best_val_acc,
+            test_acc=test_acc, test_loss=test_loss, epochs=result.epochs_run, max_epochs=cfg.epochs,
+            stop=result.stop,
+            n_classes=len(cache.words), n_params=sum(p.numel() for p in model.parameters()),
+            n_train=int(splits["train"][0].shape[0]), n_validation=int(splits["validation"][0].shape[0]),
+            n_test=int(splits["test"][0].shape[0]),
+            cfc_impl=mcfg.cfc_impl, wiring=mcfg.wiring, norm_preserve=mcfg.lif.norm_preserve,
+            device=str(device), threads=cfg.threads, torch_version=torch.__version__,
+            data_sha256=cache.meta["data"]["sha256"],
+        ))
     procs = f", {d.world} processes ({d.backend})" if d.distributed else ""
     typer.echo(
-        f"kws_train {run_name}: best val acc {result.best_val_acc:.4f} (epoch {result.best_epoch} of"
+        f"kws_train {name}: best val acc {result.best_val_acc:.4f} (epoch {result.best_epoch} of"
         f" {result.epochs_run}, {'stopped at a plateau' if result.stop == 'plateau' else 'all epochs run'}),"
         f" test acc {test_acc:.4f} ({len(cache.words)} classes, chance {1 / len(cache.words):.4f}),"
         f" {result.seconds:.1f} s on {device}{procs} [{mcfg.cfc_impl} CfC, norm_preserve={mcfg.lif.norm_preserve}]"

@@ -8,8 +8,8 @@ import polars as pl
 import typer
 
 from audioprobe.runtime import params
-from audioprobe.runtime.atomic import atomic_file, write_json
-from audioprobe.phase0.frames import SPLITS, build_frames, first_target
+from audioprobe.runtime.atomic import write_json
+from audioprobe.phase0.frames import SPLITS, build_frames, first_target, write_frames
 from audioprobe.phase0.latents import open_latents
 from audioprobe.phase0.speaker_split import read_split
 from audioprobe.phase0.summary import latents_provenance
@@ -34,8 +34,7 @@ def main(
     frames, threshold = build_frames(
         table, energy, split.split_of(), ctx.window, ctx.lags, cfg.high_energy_quantile
     )
-    with atomic_file(out) as tmp:
-        frames.write_parquet(tmp)
+    write_frames(frames, out)
     counts = {s: frames.filter(pl.col("split") == s) for s in SPLITS}
     write_json(stats, {
         "latents": latents_provenance(store.meta),  # data and encoder weights the frames came from

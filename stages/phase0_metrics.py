@@ -10,19 +10,17 @@ figures). The headline metrics file is written by phase0_report from these table
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 import typer
-import zarr
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import save_file
 
 from audioprobe.runtime import params
 from audioprobe.runtime.atomic import atomic_dir, write_csv, write_json
-from audioprobe.runtime.errors import DataError
-from audioprobe.phase0.evaluate import Assignment, MetricSettings, evaluate_lag, split_data
+from audioprobe.phase0.evaluate import Assignment, MetricSettings, evaluate_lag, read_split_data
+from audioprobe.phase0.fit_store import read_assignments, read_info, read_target_norm
+from audioprobe.phase0.latents import open_latents
 from audioprobe.phase0.summary import latents_provenance, scheme_rows, table_rows
 from stages._run import run
 
@@ -31,7 +29,7 @@ app = typer.Typer(add_completion=False)
 
 @app.command()
 def main(
-    latents: Path = typer.Option(Path("data/phase0/latents.zarr"), help="latents stage store"),
+    latents: Path = typer.Option(Path("data/phase0/latents"), help="phase0_latents' encoder store"),
     frames: Path = typer.Option(Path("data/phase0/phase0_frames.parquet"), help="frames stage index"),
     conditioning: Path = typer.Option(Path("data/phase0/conditioning"), help="conditioning_fit output"),
     tables: Path = typer.Option(Path("plots/phase0/metrics"), help="folder for the committed tables"),
@@ -44,18 +42,16 @@ def main(
         excluded_mass_flag=cfg.excluded_mass_flag, medial_pos_frac=tuple(cfg.medial_pos_frac),
         confidence_keep_pct=tuple(float(q) for q in cfg.confidence_keep_pct),
     )
-    fit = json.loads((conditioning / "fit.json").read_text())
-    store = zarr.open_group(str(latents), mode="r")
-    x = np.asarray(store["x"][:], dtype=np.float32)  # (N, D)
-    table = pl.read_parquet(frames, columns=["row", "speaker_id", "split", "pos_frac", "is_high_energy"])
-    splits = split_data(table, settings.medial_pos_frac)
-    norm = load_file(str(conditioning / "target_norm.safetensors"))
+    fit = read_info(conditioning)
+    store = open_latents(latents)
+    x = store.x  # (N, D) float32
+    splits = read_split_data(frames, settings.medial_pos_frac)
+    mean, std = read_target_norm(conditioning)
     speaker_sets = {s: set(d.speaker_names) for s, d in splits.items()}
     train_speakers = speaker_sets.get("train", set())
     summary = {
-        "latents": latents_provenance(dict(store.attrs)),
-        "seed": int(fit["seed"]), "window": int(fit["window"]), "lags": [int(v) for v in fit["lags"]],
-        "schemes": list(fit["schemes"]),
+        "latents": latents_provenance(store.meta),
+        "seed": fit.seed, "window": fit.window, "lags": list(fit.lags), "schemes": list(fit.schemes),
         "rows": {s: int(d.rows.size) for s, d in splits.items()},
         # Held-out utterances come from train speakers: count them as such, not as new speakers.
         "speakers": {**{s: len(v) for s, v in speaker_sets.items()},
@@ -66,31 +62,23 @@ def main(
                      "min_speaker_samples": settings.min_speaker_samples,
                      "excluded_mass_flag": settings.excluded_mass_flag,
                      "medial_pos_frac": list(settings.medial_pos_frac),
-                     "kmeans_n_init": int(fit["kmeans"]["n_init"]),
-                     "kmeans_max_iter": int(fit["kmeans"]["max_iter"])},
+                     "kmeans_n_init": fit.kmeans_n_init,
+                     "kmeans_max_iter": fit.kmeans_max_iter},
     }
     rows, schemes, curves, speakers = [], [], [], []
     with atomic_dir(diagnostics) as tmp:
-        for lag in fit["lags"]:
-            asg_file = load_file(str(conditioning / f"lag{lag}_assignments.safetensors"))
-            assignments: dict[str, dict[str, Assignment]] = {s: {} for s in fit["schemes"]}
-            for split, sd in splits.items():
-                if not np.array_equal(asg_file.get(f"{split}.rows"), sd.rows):
-                    raise DataError(f"{conditioning}: {split} rows differ from {frames}; rerun "
-                                    "`dvc repro phase0_conditioning`")
-                for scheme in fit["schemes"]:
-                    assignments[scheme][split] = Assignment(
-                        asg_file[f"{scheme}.{split}.labels"], asg_file[f"{scheme}.{split}.distance"],
-                        asg_file[f"{scheme}.{split}.random_labels"])
-            res = evaluate_lag(x, splits, assignments, fit["n_clusters"], norm["mean"], norm["std"], settings, lag)
+        for lag in fit.lags:
+            ids = read_assignments(conditioning, lag, fit.schemes, {s: d.rows for s, d in splits.items()})
+            assignments = {scheme: {split: Assignment(*v) for split, v in per.items()} for scheme, per in ids.items()}
+            res = evaluate_lag(x, splits, assignments, fit.n_clusters, mean, std, settings, lag)
             rows.extend(table_rows(lag, res.metrics))
-            schemes.extend(scheme_rows(lag, res.metrics, fit["per_lag"][str(lag)]))
+            schemes.extend(scheme_rows(lag, res.metrics, fit.per_lag[lag]))
             curves.extend({"lag": lag, **r} for r in res.curve)
             speakers.extend({"lag": lag, **r} for r in res.speakers)
             save_file({f"{scheme}.{k}": np.ascontiguousarray(v, dtype=np.float64)
                        for scheme, arrays in res.clusters.items() for k, v in arrays.items()},
                       str(tmp / f"clusters_lag{lag}.safetensors"))
-            evals = {s: res.metrics[s].get("eval", {}).get("all", {}) for s in fit["schemes"]}
+            evals = {s: res.metrics[s].get("eval", {}).get("all", {}) for s in fit.schemes}
             typer.echo(f"phase0_metrics: lag {lag}: eval VR " + ", ".join(
                 f"{s} {e.get('vr') if e.get('vr') is None else round(e['vr'], 3)} "
                 f"(excluded {e.get('excluded_mass') if e.get('excluded_mass') is None else round(e['excluded_mass'], 3)})"

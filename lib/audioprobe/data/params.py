@@ -55,13 +55,15 @@ class DatasetSource(Strict):
 
 class SpeechCommandsEmbedded(Strict):
     seed: int = Field(0, ge=0)
-    speakers: int = Field(24, ge=1, le=400)
+    speakers: int = Field(100, ge=1, le=400)
     words: int = Field(35, ge=2, le=35)  # first N of the 35 official words
     noise_seconds: float = Field(20.0, gt=0.0, le=120.0)
 
 
 class SpeechCommands(DatasetSource):
     path: str = "data/local/speech_commands"
+    url: str = "https://download.tensorflow.org/data/speech_commands_v0.02.tar.gz"
+    sha256: str = "af14739ee7dc311471de98f5f9d2c9191b18aedfe957f4a6ff791c709868ff58"  # TensorFlow Datasets' pin
     embedded: SpeechCommandsEmbedded = SpeechCommandsEmbedded()
 
 
@@ -75,18 +77,20 @@ class LibriSpeechEmbedded(Strict):
 
 class LibriSpeech(DatasetSource):
     path: str = "data/local/librispeech"
+    url: str = "https://www.openslr.org/resources/12/train-clean-100.tar.gz"  # no sha256 published
     subset: str = "train-clean-100"
     embedded: LibriSpeechEmbedded = LibriSpeechEmbedded()
 
 
 class Esc50Embedded(Strict):
     seed: int = Field(0, ge=0)
-    classes: int = Field(10, ge=2)
+    classes: int = Field(28, ge=2)  # 18 environmental + the 10 animal classes (targets 0-9) detect needs
     clips_per_fold: int = Field(2, ge=1)  # 5 folds each
 
 
 class Esc50(DatasetSource):
     path: str = "data/local/esc50"
+    url: str = "https://github.com/karolpiczak/ESC-50/archive/master.zip"  # no sha256 published
     embedded: Esc50Embedded = Esc50Embedded()
 
 
@@ -100,17 +104,19 @@ class MusanEmbedded(Strict):
 
 class Musan(DatasetSource):
     path: str = "data/local/musan"
+    url: str = "https://www.openslr.org/resources/17/musan.tar.gz"  # no sha256 published
     embedded: MusanEmbedded = MusanEmbedded()
 
 
 class ReasonAqaEmbedded(Strict):
     seed: int = Field(0, ge=0)
-    rows: int = Field(360, ge=8)
-    clips: int = Field(60, ge=4)  # distinct audio clips the questions are about
+    rows: int = Field(1440, ge=8)
+    clips: int = Field(240, ge=4)  # distinct audio clips the questions are about
 
 
 class ReasonAqa(DatasetSource):
     path: str = "data/local/reasonaqa"
+    url: str = "https://zenodo.org/records/15036628/files/ReasonAQA.zip"  # no sha256 published
     embedded: ReasonAqaEmbedded = ReasonAqaEmbedded()
 
 

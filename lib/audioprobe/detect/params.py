@@ -64,7 +64,10 @@ class DetectHygiene(Strict):
     vad_mode: int = Field(3, ge=0, le=3)
     frame_ms: Literal[10, 20, 30] = 30
     speech_min_active: float = Field(0.7, ge=0.0, le=1.0)  # a SPEECH clip keeps >= this
-    nonspeech_max_active: float = Field(0.05, ge=0.0, le=1.0)  # a NONSPEECH clip keeps <= this
+    # A NONSPEECH clip keeps <= this. 1.0 = measured and reported, never applied: WebRTC calls
+    # 60-95 % of the frames of any loud sound speech, so the origin's 0.05 drops ~99 % of the
+    # non-speech candidates and no cell can be filled (lane README, "Hygiene").
+    nonspeech_max_active: float = Field(1.0, ge=0.0, le=1.0)
 
 
 class DetectBaselines(Strict):
@@ -83,7 +86,8 @@ class DetectEval(Strict):
     """detect_eval: every listed system, one protocol; thresholds fitted on dev only."""
 
     # Names of folders under data/detect/scores/ (each with scores.parquet + system.json).
-    systems: list[str] = Field(["webrtc", "silero", "energy"], min_length=1)
+    systems: list[str] = Field(["webrtc", "silero", "energy", "llm_base_baseline", "llm_base_opro",
+                                "llm_lora_baseline", "llm_lora_opro"], min_length=1)
     ece_bins: int = Field(10, ge=2, le=100)
     bootstrap: int = Field(200, ge=0, le=100000)  # resamples of test source files for DT CIs
     slice_bootstrap: int = Field(0, ge=0, le=100000)  # the same for per-duration / per-SNR curves (0: point fits only)

@@ -12,7 +12,6 @@ including the ones inside the CfC, starts from N(0, 0.02) with zero bias, as in 
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 from audioprobe.cells.cfc import build_cfc

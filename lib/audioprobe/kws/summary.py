@@ -17,6 +17,7 @@ import numpy as np
 
 from audioprobe.runtime.headline import STATUS
 from audioprobe.kws.fire_stats import hierarchy_verdict, peak_layer
+from audioprobe.kws.runs import RunResult, run_name
 from audioprobe.metrics.seed_stats import paired_ttest, summarize
 
 NA = STATUS["undefined"]  # "n/a"
@@ -34,17 +35,17 @@ SEED_TEXT_ROWS = (
 
 @dataclass(frozen=True)
 class RunSummary:
-    """One trained run: its result.json and its per-layer organisation on the held-out clips."""
+    """One trained run: its result.json (audioprobe.kws.runs) and its per-layer organisation on the held-out clips."""
 
     condition: str
     replica: int
-    result: dict  # test_acc, best_val_acc, best_epoch, epochs (run), stop, torch_seed, checkpoint_sha256, ...
+    result: RunResult
     layers: list[dict[str, float]]  # per layer: LAYER_KEYS (+ THRESHOLD_KEYS for lif)
     thresholds: list[list[float]]  # per layer θ per unit; [] for the base condition
 
     @property
     def name(self) -> str:
-        return f"{self.condition}-{self.replica}"
+        return run_name(self.condition, self.replica)
 
 
 def _na(value):

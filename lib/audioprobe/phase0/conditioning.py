@@ -42,6 +42,7 @@ PCA_SCHEMES = ("pca8_vq256", "pca8_quartile")
 QUARTILES = (0.25, 0.5, 0.75)
 # Bin centre per component = median of the train scores inside each quartile interval.
 QUARTILE_CENTRES = (0.125, 0.375, 0.625, 0.875)
+KMEANS_INIT = "k-means++"  # sklearn KMeans init (recorded in fit.json)
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def fit_kmeans(points: np.ndarray, k: int, settings: FitSettings, seed: int, wha
     with threadpool_limits(limits=1, user_api="blas"):
         km = KMeans(
             n_clusters=k,
-            init="k-means++",
+            init=KMEANS_INIT,
             n_init=settings.kmeans_n_init,
             max_iter=settings.kmeans_max_iter,
             random_state=seed,

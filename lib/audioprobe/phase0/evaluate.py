@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -29,7 +30,7 @@ from audioprobe.phase0.cluster_stats import (
     group_sum_f64,
     group_sum_into,
 )
-from audioprobe.phase0.frames import SPLITS
+from audioprobe.phase0.frames import SPLITS, read_frames
 
 SLICES = {"all": (0, 1, 2, 3), "high_energy": (2, 3), "medial": (1, 3)}
 
@@ -92,6 +93,11 @@ def split_data(frames: pl.DataFrame, medial: tuple[float, float]) -> dict[str, S
         flags = slice_flags(f["is_high_energy"].to_numpy(), f["pos_frac"].to_numpy(), medial)
         out[split] = SplitData(f["row"].to_numpy().astype(np.int64), flags, codes, [str(s) for s in names])
     return out
+
+
+def read_split_data(frames: str | Path, medial: tuple[float, float]) -> dict[str, SplitData]:
+    """split_data of the frame index at `frames` (phase0_frames' parquet)."""
+    return split_data(read_frames(frames, ("row", "speaker_id", "split", "pos_frac", "is_high_energy")), medial)
 
 
 def effective_map(train_labels: np.ndarray, k: int, min_count: int) -> tuple[np.ndarray, np.ndarray]:

@@ -3,16 +3,28 @@
 Context for lag L ends at t − L and spans x[end − W + 1 … end] (W frames,
 inclusive), so the largest lag needs t − max(L) − W + 1 >= 0:
 t >= W − 1 + max(L) (which also gives t >= 1, needed by Δx = x[t] − x[t−1]).
+
+This module owns the file `data/phase0/phase0_frames.parquet` (written by phase0_frames,
+read by phase0_conditioning and phase0_metrics): one polars parquet table, `COLUMNS`,
+built by `build_frames`, written by `write_frames`, read by `read_frames`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 import numpy as np
 import polars as pl
 
+from audioprobe.runtime.atomic import atomic_file
 from audioprobe.runtime.errors import DataError
 
 SPLITS = ("train", "heldout", "eval")
+# row: index into the latents store's x (int64); utterance_id, speaker_id, split: strings;
+# t: the frame's index in its utterance (int32); pos_frac = t / utterance frames and
+# energy (float32); is_high_energy: energy above the train-split quantile threshold.
+COLUMNS = ("row", "utterance_id", "speaker_id", "t", "pos_frac", "energy", "split", "is_high_energy")
 
 
 def first_target(window: int, lags: list[int]) -> int:
@@ -79,3 +91,24 @@ def split_rows(frames: pl.DataFrame) -> dict[str, np.ndarray]:
             out[split] = rows
     return out
 
+
+def write_frames(frames: pl.DataFrame, path: str | Path) -> None:
+    """Write the table of build_frames atomically."""
+    with atomic_file(path) as tmp:
+        frames.write_parquet(tmp)
+
+
+def read_frames(path: str | Path, columns: Sequence[str] = COLUMNS) -> pl.DataFrame:
+    """Read these columns of a table written by write_frames; a missing file or column is a DataError."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: missing; run `dvc repro phase0_frames`")
+    absent = [c for c in columns if c not in pl.read_parquet_schema(path)]
+    if absent:
+        raise DataError(f"{path}: no column {', '.join(absent)}; rerun `dvc repro phase0_frames`")
+    return pl.read_parquet(path, columns=list(columns))
+
+
+def read_split_rows(path: str | Path) -> dict[str, np.ndarray]:
+    """split_rows of the table at `path`."""
+    return split_rows(read_frames(path, ("row", "split")))

@@ -19,7 +19,7 @@ class ReasonLM(Strict):
     # or a local folder holding a save_pretrained causal LM + tokenizer.
     name: str = "embedded"
     # The embedded tiny Llama (SmolLM2-shaped, tied embeddings) and its text-only training.
-    vocab_size: int = Field(384, ge=64, le=32000)
+    vocab_size: int = Field(512, ge=64, le=32000)
     hidden: int = Field(128, ge=16, le=2048)
     layers: int = Field(2, ge=1, le=32)
     heads: int = Field(4, ge=1, le=32)

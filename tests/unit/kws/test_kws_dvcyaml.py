@@ -30,10 +30,13 @@ def _outs(stage: dict) -> list[tuple[str, dict]]:
 
 
 def test_analyze_declares_every_file_it_writes():
+    # One committed folder per stage: every table lands in plots/kws/analyze (the stage's --plots).
     from stages.kws_analyze import TABLES
 
     declared = {path for path, _ in _outs(STAGES["kws_analyze"])}
-    assert declared == {f"plots/kws/{t}" for t in TABLES} | {"metrics/kws.json"}
+    assert declared == {"plots/kws/analyze", "metrics/kws.json"}
+    assert "--plots plots/kws/analyze" in STAGES["kws_analyze"]["cmd"]
+    assert "provenance.json" in TABLES and all((REPO / "plots/kws/analyze" / t).is_file() for t in TABLES)
 
 
 def test_plots_reference_kws_templates_that_exist_and_no_png():

@@ -8,7 +8,15 @@ import polars as pl
 import pytest
 
 from audioprobe.runtime.errors import DataError
-from audioprobe.phase0.frames import build_frames, first_target
+from audioprobe.phase0.frames import (
+    COLUMNS,
+    build_frames,
+    first_target,
+    read_frames,
+    read_split_rows,
+    split_rows,
+    write_frames,
+)
 
 
 def hand_index(n_frames: list[int]) -> pl.DataFrame:
@@ -77,3 +85,18 @@ def test_utterance_missing_from_the_split_is_an_error():
 def test_no_train_rows_is_an_error():
     with pytest.raises(DataError, match="too short"):
         build_frames(hand_index([5, 30]), np.zeros(35, np.float32), {"u0": "train", "u1": "eval"}, 8, [1])
+
+
+def test_the_file_holds_the_columns_build_frames_makes(tmp_path):
+    frames, _ = build_frames(hand_index([15, 11, 12, 20]), np.arange(58, dtype=np.float32), SPLIT, 8, [1, 2, 4])
+    assert tuple(frames.columns) == COLUMNS
+    path = tmp_path / "frames.parquet"
+    write_frames(frames, path)
+    assert read_frames(path).equals(frames)
+    assert read_frames(path, ("row", "split")).columns == ["row", "split"]
+    got, want = read_split_rows(path), split_rows(frames)
+    assert list(got) == list(want) and all(np.array_equal(got[s], want[s]) for s in want)
+    with pytest.raises(DataError, match="no column speaker"):
+        read_frames(path, ("row", "speaker"))
+    with pytest.raises(DataError, match="missing; run `dvc repro phase0_frames`"):
+        read_frames(tmp_path / "none.parquet")

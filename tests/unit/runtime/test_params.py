@@ -57,6 +57,46 @@ def test_defaults_in_schema_equal_empty_file(tmp_path):
     assert loaded["kws"] == Kws() and loaded["data"] == Data() and loaded["seed"] == 42
 
 
+def _leaves(value, prefix: str) -> dict:
+    """{dotted key: value} of a validated params value (lists are leaves)."""
+    if isinstance(value, dict):
+        return {k: v for key, sub in value.items() for k, v in _leaves(sub, f"{prefix}.{key}").items()}
+    return {prefix: value}
+
+
+def _declared_differences() -> dict[str, str]:
+    """Every schema module's DIFFERS_FROM_PARAMS_YAML: {dotted key: why its default is not params.yaml's}."""
+    import importlib
+
+    root = REPO / "lib"
+    out: dict[str, str] = {}
+    for f in sorted((root / "audioprobe").rglob("params.py")):
+        module = importlib.import_module(".".join(f.relative_to(root).with_suffix("").parts))
+        out.update(getattr(module, "DIFFERS_FROM_PARAMS_YAML", {}))
+    return out
+
+
+def test_params_yaml_equals_the_schema_defaults_but_where_a_schema_says_why():
+    """params.yaml holds the embedded default; a schema default differs from it only on purpose,
+    declared with its reason in the schema module's DIFFERS_FROM_PARAMS_YAML (e.g. the kws schema
+    holds the origin's real-data recipe)."""
+    loaded = params.load(REPO / "params.yaml")
+    differ = {}
+    for group, value in loaded.items():
+        schema = params.Root if group in params.Root.model_fields else params.schema_for(group)
+        default = getattr(schema(), group) if schema is params.Root else schema()
+        dump = (lambda v: v.model_dump(mode="json") if hasattr(v, "model_dump") else v)
+        yaml_leaves, default_leaves = _leaves(dump(value), group), _leaves(dump(default), group)
+        assert yaml_leaves.keys() == default_leaves.keys(), group
+        differ.update({k: (v, default_leaves[k]) for k, v in yaml_leaves.items() if v != default_leaves[k]})
+    declared = _declared_differences()
+    assert all(isinstance(why, str) and why.strip() for why in declared.values()), "every difference says why"
+    undeclared = {k: f"params.yaml {v!r}, schema {d!r}" for k, (v, d) in differ.items() if k not in declared}
+    assert not undeclared, f"schema defaults that differ from params.yaml without a reason: {undeclared}"
+    stale = sorted(set(declared) - set(differ))
+    assert not stale, f"declared as differing from params.yaml but equal to it (or no such key): {stale}"
+
+
 def test_unknown_top_level_key_lists_allowed_keys():
     msg = _error({**DEFAULT, "bogus": 1})
     assert "unknown key 'bogus'" in msg
