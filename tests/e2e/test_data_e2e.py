@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 import yaml
 
-from test_download_checks import tiny_speech_commands  # tests/ is on sys.path (rootdir-less prepend mode)
+from corpora import tiny_speech_commands
 
 pytestmark = pytest.mark.e2e
 STAGE = "data_download@speech_commands"

@@ -47,7 +47,7 @@ def _check(root, synthetic: bool) -> dict:
     assert set(SYSTEMS) <= set(table["system"])
     assert set(table["slice"]) == {"all", "snr_db", "duration_ms", "nonspeech_type"}
     for name in ("psychometric", "reliability", "confusion", "error_heatmap"):
-        assert (root / f"plots/detect/{name}.png").stat().st_size > 5000
+        assert (root / f"plots/detect/eval/{name}.png").stat().st_size > 5000
     counts = pl.read_csv(root / "plots/detect/hygiene/counts.csv")
     assert counts["total"].min() == counts["total"].max()  # every cell holds its quota
     systems = pl.read_csv(root / "plots/detect/eval/systems.csv")

@@ -82,9 +82,9 @@ def test_digest_changes_with_any_file_and_only_then(tmp_path):
 
 def test_url_source_record_covers_the_extracted_files(tmp_path, monkeypatch):
     """The archive's sha256 alone would not change if extraction produced other files."""
-    from test_download_checks import _esc_archive  # tests/ is on sys.path (rootdir-less prepend mode)
+    from corpora import esc_archive
 
-    arc = _esc_archive(tmp_path)
+    arc = esc_archive(tmp_path)
     cfg = Esc50(source="url", url=arc.as_uri(), sha256=sha256_file(arc))
     (tmp_path / "o1").mkdir()
     first = materialise("esc50", cfg, tmp_path / "o1", False)

@@ -40,7 +40,7 @@ def _check_outputs(root) -> tuple[dict, dict, str]:
     assert "Decision matrix" in report and metrics["phase0.decision"] in ("PASS", "FAIL")
     assert f"{metrics['phase0.decision']} at lag 1" in report
     for name in ("vr_by_slice", "cluster_sizes", "cluster_variance", "cluster_means_pca", "speaker_vr"):
-        assert (root / f"plots/phase0/{name}.png").stat().st_size > 1000
+        assert (root / f"plots/phase0/report/{name}.png").stat().st_size > 1000
     # the confidence curve is a Vega chart (dvc.yaml plots) over this table, not a PNG
     assert not (root / "plots/phase0/report/confidence_curve.png").exists()
     curve = pl.read_csv(root / "plots/phase0/report/confidence_curve.csv")

@@ -314,6 +314,29 @@ def write_store(root: Path, items: list[StoreItem], encoder: Encoder, out: Path,
     return {**summary, "resumed_items": resumed}
 
 
+def write_arrays(out: Path, x: np.ndarray, offsets: np.ndarray, meta: dict, columns: dict[str, list] | None = None,
+                 energy: np.ndarray | None = None) -> None:
+    """Write frames computed elsewhere (synthetic latents for tests and benchmarks) as a store of the
+    layout write_store makes; `meta` fills encoder.json (name, dim, rates, provenance, ...)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    x = np.asarray(x, dtype=np.float32)
+    offsets = np.asarray(offsets, dtype=np.int64)
+    n_frames = np.diff(offsets)
+    group = zarr.open_group(str(out / FRAMES), mode="w", zarr_format=3)
+    group.create_array("x", shape=x.shape, chunks=(min(max(x.shape[0], 1), 65536), x.shape[1]), dtype="float32")[:] = x
+    per_frame = {"energy": np.zeros(x.shape[0], np.float32) if energy is None else energy,
+                 "timestamps": np.concatenate([np.arange(n, dtype=np.float32) for n in n_frames]) if n_frames.size
+                 else np.zeros(0, np.float32)}
+    for name, values in {**per_frame, "offsets": offsets, "n_frames": n_frames}.items():
+        group.create_array(name, shape=values.shape, chunks=(max(values.shape[0], 1),), dtype=values.dtype)[:] = values
+    ids = [f"item{i}" for i in range(n_frames.size)]
+    pl.DataFrame({"item_id": ids, "audio_path": ids, "audio_sha256": [""] * len(ids), "n_frames": n_frames,
+                  "offset": offsets[:-1], "seconds": np.zeros(len(ids)), **(columns or {})}).write_parquet(out / INDEX)
+    (out / META).write_text(json.dumps({"n_items": len(ids), "n_frames": int(offsets[-1]), "dim": int(x.shape[1]),
+                                        **meta}, indent=2, sort_keys=True) + "\n")
+
+
 class EncoderStore:
     """Read one store folder: `x`, `energy`, `timestamps`, `offsets` (numpy, loaded on first use),
     `index` (polars), `meta` (encoder.json), and `frames(i)` for one item's [n_frames, D]."""

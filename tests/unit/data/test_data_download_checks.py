@@ -10,11 +10,9 @@ raise a one-line DataError.
 from __future__ import annotations
 
 import http.server
-import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import threading
 import time
 from pathlib import Path
@@ -34,38 +32,9 @@ from audioprobe.data.sources import materialise
 from audioprobe.runtime.errors import DataError, ParamsError
 from audioprobe.runtime.params import validate_group
 from audioprobe.runtime.provenance import sha256_file
+from corpora import SR, esc_archive, noise, tiny_librispeech, tiny_speech_commands
 
 REPO = Path(__file__).resolve().parents[3]
-SR = 16000
-
-
-def _noise(n: int, seed: int = 0) -> np.ndarray:
-    return (0.2 * np.random.default_rng(seed).standard_normal(n)).clip(-1, 1).astype(np.float32)
-
-
-def tiny_speech_commands(fixtures: Path, dest: Path, words=("yes", "no"), per_word: int = 3) -> Path:
-    """A small valid Speech Commands copy: a few real clips per word, lists filtered to them, one noise file."""
-    src = fixtures / "speech_commands"
-    kept = []
-    for w in words:
-        (dest / w).mkdir(parents=True)
-        for f in sorted((src / w).glob("*.wav"))[:per_word]:
-            shutil.copy2(f, dest / w / f.name)
-            kept.append(f"{w}/{f.name}")
-    for name in ("validation_list.txt", "testing_list.txt"):
-        lines = [ln for ln in (src / name).read_text().splitlines() if ln in kept]
-        (dest / name).write_text("".join(ln + "\n" for ln in lines))
-    (dest / "_background_noise_").mkdir()
-    shutil.copy2(src / "_background_noise_" / "white_noise.wav", dest / "_background_noise_")
-    return dest
-
-
-def tiny_librispeech(fixtures: Path, dest: Path, n_speakers: int = 2) -> Path:
-    """A small valid LibriSpeech copy: the test-other chapters of a few speakers with transcripts."""
-    src = fixtures / "LibriSpeech" / "test-other"
-    for spk in sorted(p.name for p in src.iterdir() if p.is_dir())[:n_speakers]:
-        shutil.copytree(src / spk, dest / "test-other" / spk)
-    return dest
 
 
 def _params_file(tmp_path: Path, dataset: str, **override) -> Path:
@@ -87,16 +56,16 @@ def plant_speech_commands_defects(root: Path) -> dict[str, str]:
     yes = root / "yes"
     defects = {}
     f = yes / "aaaa0001_nohash_0.wav"
-    write_audio(f, _noise(8000), 8000)
+    write_audio(f, noise(8000), 8000)
     defects[str(f)] = "sample rate 8000 Hz"
     f = yes / "aaaa0002_nohash_0.wav"
-    write_audio(f, _noise(44100), 44100)
+    write_audio(f, noise(44100), 44100)
     defects[str(f)] = "sample rate 44100 Hz"
     f = yes / "aaaa0003_nohash_0.WAV"
-    write_audio(f, _noise(SR), SR)
+    write_audio(f, noise(SR), SR)
     defects[str(f)] = "upper-case suffix .WAV"
     f = yes / "aaaa0004_nohash_0.wav"
-    write_audio(f, _noise(30 * SR), SR)
+    write_audio(f, noise(30 * SR), SR)
     defects[str(f)] = "30.000 s long, but a keyword clip is at most 1 s"
     f = yes / "aaaa0005_nohash_0.wav"
     sf.write(str(f), np.zeros(SR, np.float32), SR, subtype="PCM_16")
@@ -105,14 +74,14 @@ def plant_speech_commands_defects(root: Path) -> dict[str, str]:
     sf.write(str(f), np.zeros(0, np.float32), SR, subtype="PCM_16")
     defects[str(f)] = "empty audio"
     f = yes / "aaaa0007_nohash_0.wav"
-    write_audio(f, _noise(SR), SR)
+    write_audio(f, noise(SR), SR)
     f.write_bytes(f.read_bytes()[:-500])
     defects[str(f)] = "truncated"
     f = yes / "aaaa0008_nohash_0.wav"
-    sf.write(str(f), _noise(2 * 8000).reshape(8000, 2), SR)
+    sf.write(str(f), noise(2 * 8000).reshape(8000, 2), SR)
     defects[str(f)] = "2 channels"
     f = yes / "aaaa0009_nohash_0.wav"
-    x = _noise(SR)
+    x = noise(SR)
     x[100] = np.nan
     sf.write(str(f), x, SR, subtype="FLOAT")
     defects[str(f)] = "NaN or inf"
@@ -120,11 +89,11 @@ def plant_speech_commands_defects(root: Path) -> dict[str, str]:
     f.write_text("not audio at all\n" * 40)
     defects[str(f)] = "not a readable audio file"
     f = yes / "clip one.wav"
-    write_audio(f, _noise(SR), SR)
+    write_audio(f, noise(SR), SR)
     defects[str(f)] = "name is not <speaker>_nohash_<n>.wav"
     f = root / "yess"
     f.mkdir()
-    write_audio(f / "aaaa000b_nohash_0.wav", _noise(SR), SR)
+    write_audio(f / "aaaa000b_nohash_0.wav", noise(SR), SR)
     defects[str(f)] = "not one of the 35 Speech Commands v2 words"
     return defects
 
@@ -148,16 +117,16 @@ def test_librispeech_layout_problems_do_not_stop_the_audio_check(fixtures_dir, t
     chap = next((root / "test-other").glob("*/*"))
     spk = chap.parent.name
     wrong_rate = chap / f"{spk}-{chap.name}-9990.flac"
-    write_audio(wrong_rate, _noise(3 * 8000), 8000)
+    write_audio(wrong_rate, noise(3 * 8000), 8000)
     upper = chap / f"{spk}-{chap.name}-9991.FLAC"
-    write_audio(upper, _noise(SR), SR)
+    write_audio(upper, noise(SR), SR)
     misnamed = chap / "9999-1-0000.flac"
-    write_audio(misnamed, _noise(SR), SR)
+    write_audio(misnamed, noise(SR), SR)
     bad_speaker = root / "test-other" / "speaker_x" / "1"
     bad_speaker.mkdir(parents=True)
-    write_audio(bad_speaker / "x-1-0000.flac", _noise(SR), SR)
+    write_audio(bad_speaker / "x-1-0000.flac", noise(SR), SR)
     too_long = chap / f"{spk}-{chap.name}-9992.flac"
-    write_audio(too_long, _noise(36 * SR), SR)
+    write_audio(too_long, noise(36 * SR), SR)
     _, problems = check_dataset("librispeech", root, progress=False)
     got = {(p.path, p.kind) for p in problems}
     assert got == {(str(wrong_rate), "sample rate"), (str(upper), "layout"), (str(misnamed), "layout"),
@@ -174,10 +143,10 @@ def test_esc50_rules_five_seconds_and_one_rate(tmp_path):
     (root / "meta").mkdir()
     names = ["1-100-A-0.wav", "2-200-A-0.wav", "3-300-A-1.wav", "4-400-A-1.wav"]
     for i, n in enumerate(names):
-        write_audio(root / "audio" / n, _noise(5 * SR, i), SR)
-    write_audio(root / "audio" / names[2], _noise(5 * 44100), 44100)  # a rate the copy does not share
-    write_audio(root / "audio" / names[3], _noise(4 * SR), SR)  # 4 s
-    write_audio(root / "audio" / "5-500-A-2.wav", _noise(5 * SR), SR)  # no meta row
+        write_audio(root / "audio" / n, noise(5 * SR, i), SR)
+    write_audio(root / "audio" / names[2], noise(5 * 44100), 44100)  # a rate the copy does not share
+    write_audio(root / "audio" / names[3], noise(4 * SR), SR)  # 4 s
+    write_audio(root / "audio" / "5-500-A-2.wav", noise(5 * SR), SR)  # no meta row
     rows = ["filename,fold,target,category,esc10,src_file,take"] + [f"{n},{n[0]},{n[-5]},c,True,1,A" for n in names]
     (root / "meta" / "esc50.csv").write_text("\n".join(rows) + "\n")
     _, problems = check_dataset("esc50", root, progress=False)
@@ -233,29 +202,14 @@ def test_embedded_output_is_checked_too(tmp_path, monkeypatch):
         materialise("esc50", Esc50(embedded=Esc50Embedded(classes=2, clips_per_fold=1)), _mk(tmp_path / "o"), False)
 
 
-def _esc_archive(tmp_path: Path, bad: bool = False) -> Path:
-    root = tmp_path / "src" / "ESC-50-master"
-    (root / "audio").mkdir(parents=True)
-    (root / "meta").mkdir()
-    names = ["1-100-A-0.wav", "2-200-A-1.wav"]
-    for i, n in enumerate(names):
-        write_audio(root / "audio" / n, _noise(5 * SR, i), 8000 if bad and i == 0 else SR)
-    rows = ["filename,fold,target,category,esc10,src_file,take"] + [f"{n},{n[0]},{n[-5]},c,True,1,A" for n in names]
-    (root / "meta" / "esc50.csv").write_text("\n".join(rows) + "\n")
-    arc = tmp_path / "master.tar.gz"
-    with tarfile.open(arc, "w:gz") as t:
-        t.add(root, arcname="ESC-50-master")
-    return arc
-
-
 def test_url_archive_is_checked(tmp_path):
-    arc = _esc_archive(tmp_path, bad=True)
+    arc = esc_archive(tmp_path, bad=True)
     with pytest.raises(DataProblems, match=r"\(archive\) ESC-50-master/audio/1-100-A-0.wav: sample rate 8000 Hz"):
         materialise("esc50", Esc50(source="url", url=arc.as_uri(), sha256=sha256_file(arc)), _mk(tmp_path / "o"), False)
 
 
 def test_url_without_pinned_sha256_is_refused_unless_allowed(tmp_path):
-    arc = _esc_archive(tmp_path)
+    arc = esc_archive(tmp_path)
     out = _mk(tmp_path / "o")
     with pytest.raises(DataError, match=r"data\.esc50\.sha256 is empty.*allow_unverified: true"):
         materialise("esc50", Esc50(source="url", url=arc.as_uri()), out, False)
@@ -267,7 +221,7 @@ def test_url_without_pinned_sha256_is_refused_unless_allowed(tmp_path):
 
 
 def test_url_over_a_local_http_server(tmp_path):
-    arc = _esc_archive(tmp_path)
+    arc = esc_archive(tmp_path)
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def __init__(self, *a, **kw):
@@ -311,8 +265,8 @@ def test_params_https_sha256_and_path_rules():
 def test_loaders_raise_one_line_data_errors(fixtures_dir, tmp_path):
     root = tiny_speech_commands(fixtures_dir, tmp_path / "sc")
     assert issubclass(AudioError, DataError)
-    write_audio(root / "yes" / "aaaa0001_nohash_0.wav", _noise(8000), 8000)
-    write_audio(root / "yes" / "aaaa0002_nohash_0.wav", _noise(30 * SR), SR)
+    write_audio(root / "yes" / "aaaa0001_nohash_0.wav", noise(8000), 8000)
+    write_audio(root / "yes" / "aaaa0002_nohash_0.wav", noise(30 * SR), SR)
     with pytest.raises(DataError, match=r"aaaa0001_nohash_0.wav: sample rate 8000 Hz, expected 16000"):
         speech_commands.load_clip(root, "yes/aaaa0001_nohash_0.wav")
     with pytest.raises(DataError, match=r"aaaa0002_nohash_0.wav: 30.000 s long.*at most 1 s") as info:
@@ -324,7 +278,7 @@ def test_loaders_raise_one_line_data_errors(fixtures_dir, tmp_path):
 
     libri = tiny_librispeech(fixtures_dir, tmp_path / "LibriSpeech", n_speakers=1)
     utt = librispeech.list_utterances(libri)[0]
-    write_audio(libri / utt.relpath, _noise(SR), 8000)
+    write_audio(libri / utt.relpath, noise(SR), 8000)
     with pytest.raises(DataError, match=rf"{utt.utt_id}.flac: sample rate 8000 Hz, expected 16000"):
         librispeech.load_utterance(libri, utt)
 
@@ -332,7 +286,7 @@ def test_loaders_raise_one_line_data_errors(fixtures_dir, tmp_path):
 def test_kws_features_stage_meeting_bad_audio_prints_one_line(fixtures_dir, tmp_path):
     root = tiny_speech_commands(fixtures_dir, tmp_path / "sc")
     bad = root / "yes" / "aaaa0001_nohash_0.wav"
-    write_audio(bad, _noise(8000), 8000)
+    write_audio(bad, noise(8000), 8000)
     raw = tmp_path / "raw"
     raw.mkdir()  # what data_download@speech_commands would write for this copy had it not refused the file
     (raw / "source.json").write_text('{"source": "path", "dataset": "speech_commands", "sha256": "x"}\n')

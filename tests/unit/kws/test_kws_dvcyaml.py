@@ -5,9 +5,7 @@ Exact deps and persisting committed outputs are checked for every stage in test_
 
 from __future__ import annotations
 
-from pathlib import Path
 
-import pytest
 import yaml
 
 from conftest import REPO

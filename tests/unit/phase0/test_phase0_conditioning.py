@@ -133,11 +133,11 @@ def test_two_runs_of_the_stage_write_byte_identical_outputs(data, tmp_path):
 
     import polars as pl
     import yaml
-    import zarr
 
     repo = Path(__file__).resolve().parents[3]
-    store = zarr.open_group(str(tmp_path / "latents.zarr"), mode="w", zarr_format=3)
-    store.create_array("x", shape=data.x.shape, chunks=(4096, data.x.shape[1]), dtype="float32")[:] = data.x
+    from audioprobe.encoders.store import write_arrays
+
+    write_arrays(tmp_path / "latents", data.x, data.utt_offsets, {"name": "synthetic"})
     splits = split_data(data, METRICS.medial_pos_frac)
     frames = pl.DataFrame({
         "row": np.concatenate([splits[s].rows for s in splits]),
@@ -154,7 +154,7 @@ def test_two_runs_of_the_stage_write_byte_identical_outputs(data, tmp_path):
     for run in ("a", "b"):
         out = tmp_path / run
         proc = subprocess.run(
-            [sys.executable, "-m", "stages.phase0_conditioning", "--latents", str(tmp_path / "latents.zarr"),
+            [sys.executable, "-m", "stages.phase0_conditioning", "--latents", str(tmp_path / "latents"),
              "--frames", str(tmp_path / "frames.parquet"), "--out", str(out), "--seed", "5",
              "--params", str(tmp_path / "params.yaml")],
             cwd=repo, env=env, capture_output=True, text=True, timeout=300)
