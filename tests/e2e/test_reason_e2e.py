@@ -48,7 +48,7 @@ def _check(root, synthetic: bool) -> dict:
     assert (SYNTHETIC_BANNER in report) is synthetic
     assert (root / "plots/reason/eval/accuracy_by_type.png").stat().st_size > 1000
     for f in ("report.md", "examples.md", "provenance.json", "by_type.csv"):
-        text = (root / "plots/reason" / f).read_text()
+        text = (root / "plots/reason/eval" / f).read_text()
         assert str(root) not in text and "/tmp/" not in text  # no host paths in committed files
     return metrics
 

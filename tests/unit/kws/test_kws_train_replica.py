@@ -43,7 +43,7 @@ def test_replica_trains_both_conditions_exactly_as_single_runs(tmp_path, paralle
         got = _files(tmp_path / "runs" / f"{cond}-0")
         assert set(map(str, got)) == {"model.safetensors", "result.json", "test_predictions.csv"}
         assert got == _files(tmp_path / f"one-{cond}")
-        assert _files(tmp_path / "curves" / f"{cond}-0") == _files(tmp_path / f"one-live-{cond}")
+        assert _files(tmp_path / "curves" / cond) == _files(tmp_path / f"one-live-{cond}")
     assert not list(tmp_path.rglob(".*.tmp"))
 
 
