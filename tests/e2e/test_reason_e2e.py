@@ -17,7 +17,7 @@ TINY = {
         "lm": {"hidden": 32, "intermediate": 64, "vocab_size": 300, "steps": 20},
         "train": {"max_steps": 12, "eval_every": 6, "warmup_steps": 2, "device": "cpu"},
         "encode": {"device": "cpu"},
-        "eval": {"bootstrap": 100, "max_new_tokens": 4, "examples": 4},
+        "eval": {"bootstrap": 100, "examples": 4},
     },
 }
 ARMS = ["mel", "blind", "shuffled_mel"]
@@ -45,6 +45,11 @@ def _check(root, synthetic: bool) -> dict:
     pairs = list(csv.DictReader(open(root / "plots/reason/eval/paired.csv")))
     assert len(pairs) == 3 and all(0.0 <= float(p["p_mcnemar"]) <= 1.0 for p in pairs)
     report = (root / "plots/reason/eval/report.md").read_text()
+    assert "## By question type" in report and "majority" in report
+    assert metrics["reason.decode_budget"] >= 2 and 0 <= metrics["reason.cut_answers"] <= len(ARMS) * len(preds)
+    assert sum(int(r[f"{a}_cut"]) for r in preds for a in ARMS) == metrics["reason.cut_answers"]
+    by_pair = list(csv.DictReader(open(root / "plots/reason/eval/paired_by_type.csv")))
+    assert {r["taskname"] for r in by_pair} == {r["taskname"] for r in preds} and "p_mcnemar_holm" in by_pair[0]
     assert (SYNTHETIC_BANNER in report) is synthetic
     assert (root / "plots/reason/eval/accuracy_by_type.png").stat().st_size > 1000
     for f in ("report.md", "examples.md", "provenance.json", "by_type.csv"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -137,7 +137,9 @@ class ReasonEval(Strict):
     """reason_eval: greedy decoding on the test split, metrics, paired comparisons."""
 
     split: Literal["test", "val", "train"] = "test"  # anything but test is refused (see the README)
-    max_new_tokens: int = Field(8, ge=1, le=512)
+    # New tokens per answer: `auto` = the longest gold answer of the split (+ its EOS); a number
+    # below that is refused (it would score right answers as wrong). Answers cut at it are counted.
+    max_new_tokens: Annotated[int, Field(ge=1, le=512)] | Literal["auto"] = "auto"
     batch_size: int = Field(32, ge=1, le=4096)
     bootstrap: int = Field(1000, ge=100, le=100000)  # resamples for CIs and paired tests
     examples: int = Field(12, ge=0, le=1000)  # rows in the example-answers table

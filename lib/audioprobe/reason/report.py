@@ -22,22 +22,64 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}"
 
 
+def _p(p: float | None) -> str:
+    return "n/a" if p is None else f"{p:.4f}"
+
+
+def type_markdown(arms: list[str], table: list[dict], baseline: list[dict], type_pairs: list[dict]) -> list[str]:
+    """The per-type section: exact match per arm and of the train-majority answer, then each arm pair's
+    paired difference per type with McNemar's p (raw and Holm-adjusted across types)."""
+    em = {(r["arm"], r["value"]): r for r in table + baseline if r["metric"] == "em" and r["group"] == "taskname"}
+    types = sorted({v for _, v in em})
+    lines = ["", "## By question type", "",
+             "Exact match % per type. `majority` answers every question with its type's most frequent gold "
+             "answer in the train split: what the question type alone gives, with no model and no audio.", "",
+             "| type | n | majority % | " + " | ".join(f"{a} %" for a in arms) + " |",
+             "|---|---|---|" + "---|" * len(arms)]
+    for t in types:
+        n = em[(arms[0], t)]["n"]
+        maj = _pct(em[("majority", t)]["mean"]) if ("majority", t) in em else "n/a"
+        lines.append(f"| {t} | {n} | {maj} | " + " | ".join(
+            f"{_pct(em[(a, t)]['mean'])} [{_pct(em[(a, t)]['ci_low'])}, {_pct(em[(a, t)]['ci_high'])}]"
+            for a in arms) + " |")
+    lines += ["", "Paired differences per type (same questions; p uncorrected, and Holm-adjusted across the "
+              "types of each pair):", "",
+              "| a | b | type | n | a − b (pp) | 95 % CI | p (McNemar) | p (Holm) | only a right | only b right |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for p in type_pairs:
+        lines.append(f"| {p['arm_a']} | {p['arm_b']} | {p['taskname']} | {p['n']} | {100 * p['diff']:+.1f} | "
+                     f"{100 * p['ci_low']:+.1f}…{100 * p['ci_high']:+.1f} | {_p(p['p_mcnemar'])} | "
+                     f"{_p(p.get('p_mcnemar_holm'))} | {p['only_a']} | {p['only_b']} |")
+    return lines
+
+
 def report_markdown(arms: list[str], table: list[dict], pairs: list[dict], lm_rec: dict,
-                    enc_prov: dict[str, dict], notes: list[str], n_rows: int) -> str:
-    """Return the markdown report: banners, overall table with CIs, paired tests, provenance."""
+                    enc_prov: dict[str, dict], notes: list[str], n_rows: int, *, baseline: list[dict] = (),
+                    type_pairs: list[dict] = (), decode: dict | None = None) -> str:
+    """Return the markdown report: banners, overall table with CIs, paired tests, the per-type
+    section (with `baseline`, `type_pairs`), the decoding budget (with `decode`), provenance."""
     lines = ["# reason: test-split comparison", ""]
     lines += [f"**WARNING: {n}**" for n in notes] + ([""] if notes else [])
     lines += [f"{n_rows} test rows; exact match after normalisation (case, punctuation, articles, whitespace); "
-              "95 % percentile-bootstrap CIs.", "",
-              "| arm | exact match % | 95 % CI | letter acc % (MCQ) | yes/no acc % | token F1 |",
-              "|---|---|---|---|---|---|"]
+              "95 % percentile-bootstrap CIs."]
+    if decode is not None:
+        lines += ["", f"Greedy decoding, at most {decode['budget']} new tokens per answer (the longest gold answer "
+                  f"needs {decode['need']} with its EOS). `cut` = answers still running at that budget, scored "
+                  "as they stand."]
+    lines += ["", "| arm | exact match % | 95 % CI | letter acc % (MCQ) | yes/no acc % | token F1 | cut |",
+              "|---|---|---|---|---|---|---|"]
     cell = {(r["arm"], r["metric"]): r for r in table if r["group"] == "overall"}
     for a in arms:
         em = cell[(a, "em")]
         letter = _pct(cell[(a, "letter")]["mean"]) if (a, "letter") in cell else "n/a"
         yn = _pct(cell[(a, "yes_no")]["mean"]) if (a, "yes_no") in cell else "n/a"
+        n_cut = decode["cut"][a] if decode is not None else "n/a"
         lines.append(f"| {a} | {_pct(em['mean'])} | {_pct(em['ci_low'])}–{_pct(em['ci_high'])} | {letter} | {yn} "
-                     f"| {cell[(a, 'f1')]['mean']:.3f} |")
+                     f"| {cell[(a, 'f1')]['mean']:.3f} | {n_cut} |")
+    maj = next((r for r in baseline if r["group"] == "overall"), None)
+    if maj is not None:
+        lines.append(f"| majority (train answer per type) | {_pct(maj['mean'])} | {_pct(maj['ci_low'])}–"
+                     f"{_pct(maj['ci_high'])} | | | | |")
     lines += ["", "Paired comparisons on the same questions (exact match):", "",
               "| a | b | a − b (pp) | 95 % CI | p (paired bootstrap) | p (McNemar) | only a right | only b right |",
               "|---|---|---|---|---|---|---|---|"]
@@ -45,6 +87,8 @@ def report_markdown(arms: list[str], table: list[dict], pairs: list[dict], lm_re
         lines.append(f"| {p['arm_a']} | {p['arm_b']} | {100 * p['diff']:+.1f} | {100 * p['ci_low']:+.1f}…"
                      f"{100 * p['ci_high']:+.1f} | {p['p_bootstrap']:.4f} | {p['p_mcnemar']:.4f} | {p['only_a']} "
                      f"| {p['only_b']} |")
+    if type_pairs:
+        lines += type_markdown(arms, table, list(baseline), list(type_pairs))
     lines += ["", "Weights:", "", f"- LM: {lm_rec['name']} ({lm_rec['source']}, sha256 {lm_rec['sha256'][:12]})"]
     for enc, prov in sorted(enc_prov.items()):
         shown = {k: v for k, v in prov.items() if k != "path"}  # no host paths in committed files
