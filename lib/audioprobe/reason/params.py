@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, conint, field_validator, model_validator
 
 from audioprobe.runtime.params import Strict
 
@@ -139,7 +139,7 @@ class ReasonEval(Strict):
     split: Literal["test", "val", "train"] = "test"  # anything but test is refused (see the README)
     # New tokens per answer: `auto` = the longest gold answer of the split (+ its EOS); a number
     # below that is refused (it would score right answers as wrong). Answers cut at it are counted.
-    max_new_tokens: Annotated[int, Field(ge=1, le=512)] | Literal["auto"] = "auto"
+    max_new_tokens: conint(ge=1, le=512) | Literal["auto"] = "auto"
     batch_size: int = Field(32, ge=1, le=4096)
     bootstrap: int = Field(1000, ge=100, le=100000)  # resamples for CIs and paired tests
     examples: int = Field(12, ge=0, le=1000)  # rows in the example-answers table

@@ -49,6 +49,10 @@ def test_auto_budget_covers_the_longest_gold_answer_and_a_short_budget_is_refuse
     msg = str(e.value)
     assert "\n" not in msg and "reason.eval.max_new_tokens" in msg and f">= {need}" in msg and "open row 1" in msg
     assert ReasonEval().max_new_tokens == "auto"  # the default never cuts a gold answer
+    assert ReasonEval(max_new_tokens="auto").max_new_tokens == "auto" and ReasonEval(max_new_tokens=12).max_new_tokens == 12
+    for bad in (0, "longest"):
+        with pytest.raises(ValueError):
+            ReasonEval(max_new_tokens=bad)
 
 
 def test_predict_flags_answers_still_running_at_the_budget(tok):
