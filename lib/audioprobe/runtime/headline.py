@@ -35,6 +35,9 @@ STATUS = {
     "undefined": "n/a",  # e.g. a t-test on constant differences, a CI from one replica
     "censored_low": "censored-low",  # a threshold below the tested range
     "censored_high": "censored-high",  # a threshold above the tested range
+    # a fitted curve that never rises above chance in the tested range: it has no threshold,
+    # neither in the range nor just past it (not a censored one)
+    "no_rise": "no-rise",
 }
 
 

@@ -52,9 +52,58 @@ def test_threshold_outside_the_range_is_censored_not_extrapolated():
     row = psy.fit_with_ci(lev, y, right, np.arange(lev.size), max_lapse=0.1, bootstrap=20, ci=0.95, rng=rng)
     assert row["dt50_status"] == psy.LOW and math.isnan(row["dt50"])
     assert psy.describe(row, "dt50", "dB").startswith("< -5")
-    lev, y, right = _simulate(rng, x50=60.0, slope=0.2, lapse=0.0)  # never leaves chance
+    lev, y, right = _simulate(rng, x50=18.0, slope=0.3, lapse=0.0)  # rises, but DT75 = 21.7 dB lies past 20
     row = psy.fit_with_ci(lev, y, right, np.arange(lev.size), max_lapse=0.1, bootstrap=0, ci=0.95, rng=rng)
-    assert row["dt75_status"] == psy.HIGH
+    assert row["rise_p"] < psy.RISE_ALPHA
+    assert row["dt50_status"] == psy.OK and row["dt75_status"] == psy.HIGH
+    assert psy.describe(row, "dt75", "dB").startswith("> 20")
+
+
+def _flat(per_level=48, levels=(-5.0, 0.0, 5.0, 10.0, 20.0)):
+    """Exactly at chance on every level: half of each class right (BA 0.5 everywhere)."""
+    lev = np.repeat(np.array(levels), per_level)
+    y = np.tile(np.r_[np.ones(per_level // 2, bool), np.zeros(per_level // 2, bool)], len(levels))
+    right = np.tile(np.r_[np.ones(per_level // 4, bool), np.zeros(per_level // 4, bool)], 2 * len(levels))
+    return lev, y, right
+
+
+def test_a_curve_flat_at_chance_has_no_rise_not_a_censored_threshold():
+    lev, y, right = _flat()
+    x, n, k = psy.level_counts(lev, y, right)
+    assert np.allclose(k / n, 0.5)
+    row = psy.fit_with_ci(lev, y, right, np.arange(lev.size) // 4, max_lapse=0.1, bootstrap=30, ci=0.95,
+                          rng=np.random.default_rng(0))
+    assert row["rise_p"] == pytest.approx(1.0, abs=1e-6)  # the fit is chance itself: no likelihood gained
+    for tag in ("dt50", "dt75"):
+        assert row[f"{tag}_status"] == psy.NO_RISE and math.isnan(row[tag])
+        assert row[f"{tag}_lo_status"] == row[f"{tag}_hi_status"] == "n/a"
+        assert psy.describe(row, tag, "dB") == "no rise above chance"
+
+
+def test_a_rising_curve_is_never_no_rise():
+    rng = np.random.default_rng(2)
+    lev, y, right = _simulate(rng, x50=3.0, slope=0.4, lapse=0.04, per_level=48)  # the default design's size
+    row = psy.fit_with_ci(lev, y, right, np.arange(lev.size), max_lapse=0.1, bootstrap=30, ci=0.95, rng=rng)
+    assert row["rise_p"] < 1e-6
+    assert row["dt50_status"] == psy.OK and row["dt75_status"] in (psy.OK, psy.HIGH)
+
+
+def test_the_rise_test_calls_a_rise_on_flat_data_near_its_nominal_rate():
+    """RISE_DF's calibration (psychometric.py): binomial data at chance, 5 levels x 48 clips."""
+    rng = np.random.default_rng(5)
+    x = np.array([-5.0, 0.0, 5.0, 10.0, 20.0])
+    n = np.full(5, 48.0)
+    p = [psy.rise_pvalue(psy.fit(x, n, rng.binomial(48, 0.5, 5).astype(float), 0.1).nll, n) for _ in range(200)]
+    rate = float(np.mean(np.array(p) < psy.RISE_ALPHA))
+    assert 0.01 <= rate <= 0.12, rate
+
+
+def test_detect_headline_names_no_rise():
+    from audioprobe.detect.report import headline_values
+
+    res = {"flat": {"metrics": [{"slice": "all", "bal_acc": 0.5}],
+                    "curves": [{"axis": "snr", "slice": "pooled", "status": "ok", "dt75_status": psy.NO_RISE}]}}
+    assert headline_values(res, ["flat"])["flat.dt75_snr_db"] == "no-rise"
 
 
 def test_balanced_accuracy_per_level_weights_classes_equally():
