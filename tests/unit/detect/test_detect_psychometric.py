@@ -112,3 +112,57 @@ def test_balanced_accuracy_per_level_weights_classes_equally():
     right = np.array([1, 1, 1, 1, 0, 1], bool)  # TPR 1, TNR 0.5 -> BA 0.75 (accuracy 5/6)
     x, n, k = psy.level_counts(lev, y, right)
     assert k[0] / n[0] == pytest.approx(0.75)
+
+
+def _band_extents_one(p) -> tuple[float, float]:
+    if hasattr(p, "get_width"):
+        return p.get_x(), p.get_x() + p.get_width()
+    xs = p.get_xy()[:, 0]
+    return float(xs.min()), float(xs.max())
+
+
+def _band_extents(ax) -> list[tuple[float, float]]:
+    """x extents (data units) of the axvspan bands of an axes (Rectangle in new matplotlib, Polygon in old)."""
+    return [_band_extents_one(p) for p in ax.patches]
+
+
+def test_psychometric_png_draws_a_half_censored_ci_to_the_range_edge_marked_open(tmp_path, monkeypatch):
+    """energy DT50 16.2 [5.0, > 20] (issue 21): the band runs from 5.0 to the 20 dB edge, hatched, open arrowhead."""
+    from audioprobe.detect import figures
+
+    figs = []
+    monkeypatch.setattr(figures, "_save", lambda fig, path: figs.append(fig))
+    row = {"system": "energy", "axis": "snr", "slice": "pooled", "status": "ok", "x50": 16.2, "slope": 0.3,
+           "lapse": 0.02, "lo": -5.0, "hi": 20.0,
+           "dt50": 16.2, "dt50_status": "ok", "dt50_lo": 5.0, "dt50_lo_status": "ok",
+           "dt50_hi": float("nan"), "dt50_hi_status": "censored-high", "dt50_text": "16.2 [5, > 20] dB",
+           "dt75": 4.0, "dt75_status": "ok", "dt75_lo": 2.0, "dt75_lo_status": "ok",
+           "dt75_hi": 6.0, "dt75_hi_status": "ok", "dt75_text": "4 [2, 6] dB"}
+    pts = [{"system": "energy", "axis": "snr", "slice": "pooled", "level": v, "bal_acc": b}
+           for v, b in ((-5.0, 0.5), (0.0, 0.52), (5.0, 0.55), (10.0, 0.6), (20.0, 0.75))]
+    figures.psychometric([row], pts, ["energy"], tmp_path / "p.png", [])
+    ax = figs[0].axes[0]
+    bands = _band_extents(ax)
+    assert (2.0, 6.0) in [(pytest.approx(a), pytest.approx(b)) for a, b in bands]  # the two-sided CI, as before
+    half = [b for b in bands if b[0] == pytest.approx(5.0)]
+    assert len(half) == 1 and half[0][1] == pytest.approx(20.0)  # reaches the edge of the tested range
+    patch = next(p for p in ax.patches if _band_extents_one(p)[0] == pytest.approx(5.0))
+    assert patch.get_hatch()  # hatched, not the plain band of a closed interval
+    heads = [ln for ln in ax.lines if ln.get_marker() == ">"]
+    assert len(heads) == 1 and heads[0].get_xdata()[0] == pytest.approx(20.0) and heads[0].get_mfc() == "none"
+
+
+def test_ci_band_of_a_low_censored_and_an_undefined_ci():
+    import matplotlib.pyplot as plt
+
+    from audioprobe.detect.figures import ci_band
+
+    fig, ax = plt.subplots()
+    row = {"lo": -5.0, "hi": 20.0, "dt50_lo": float("nan"), "dt50_lo_status": "censored-low", "dt50_hi": 1.5,
+           "dt50_hi_status": "ok", "dt75_lo": float("nan"), "dt75_lo_status": "n/a",
+           "dt75_hi": float("nan"), "dt75_hi_status": "n/a"}
+    drawn = ci_band(ax, row, "dt50")
+    assert _band_extents_one(drawn[0]) == (pytest.approx(-5.0), pytest.approx(1.5))
+    assert [ln.get_marker() for ln in drawn[1:]] == ["<"]
+    assert ci_band(ax, row, "dt75") == []  # no-rise / undefined: nothing to shade
+    plt.close(fig)
