@@ -20,7 +20,7 @@ from audioprobe.reason.evaluate import by_type, check_split, headline_values, pa
 from audioprobe.reason.features import read_features
 from audioprobe.reason.figures import accuracy_by_type
 from audioprobe.reason.mapper import AudioMapper
-from audioprobe.reason.report import examples_markdown, report_markdown, weights_records
+from audioprobe.reason.report import arm_labels, examples_markdown, report_markdown, weights_records
 from stages._run import run
 
 app = typer.Typer(add_completion=False)
@@ -61,7 +61,8 @@ def main(
         preds[arm] = predict(model, tok, mapper, rows, inputs, cfg.batch_size, cfg.max_new_tokens)
         scores[arm] = score_rows(rows, preds[arm])
         em = sum(s["em"] for s in scores[arm]) / len(rows)
-        typer.echo(f"reason_eval: {arm} exact match {em:.3f} on {len(rows)} {cfg.split} rows")
+        label = arm_labels({arm: enc}, enc_prov)[arm]  # `htsat (random-init)` when its weights are random
+        typer.echo(f"reason_eval: {label} exact match {em:.3f} on {len(rows)} {cfg.split} rows")
     table = by_type(scores, cfg.bootstrap, seed)
     pairs = paired(scores, cfg.bootstrap, seed)
     data = {"reasonaqa": {"source": str(source["source"]), "sha256": str(source["sha256"])}}
@@ -75,9 +76,10 @@ def main(
     write_csv(plots / "predictions.csv", [
         {"row": i, "taskname": r["taskname"], "subtype": r["subtype"], "question": r["input"], "gold": r["answer"],
          **{f"{a}": preds[a][i] for a in arms}} for i, r in enumerate(rows)])
-    write_text(plots / "examples.md", examples_markdown(rows, preds, scores, cfg.examples, notes))
-    write_text(plots / "report.md", report_markdown(arms, table, pairs, lm_rec, enc_prov, notes, len(rows)))
-    accuracy_by_type(table, arms, plots / "accuracy_by_type.png", notes)
+    labels = arm_labels({a: arm_encoder(a) for a in arms}, enc_prov)
+    write_text(plots / "examples.md", examples_markdown(rows, preds, scores, cfg.examples, notes, labels))
+    write_text(plots / "report.md", report_markdown(arms, table, pairs, lm_rec, enc_prov, notes, len(rows), labels))
+    accuracy_by_type(table, arms, plots / "accuracy_by_type.png", notes, labels=labels)
     write_headline(metrics, "reason", values, data=data, weights=weights,
                    provenance_path=plots / "provenance.json")
     typer.echo(f"reason_eval: {metrics}, tables and figure under {plots}")

@@ -18,13 +18,23 @@ def weights_records(lm_rec: dict, enc_prov: dict[str, dict]) -> dict[str, dict]:
     return out
 
 
+def arm_labels(encoders: dict[str, str | None], enc_prov: dict[str, dict]) -> dict[str, str]:
+    """{arm: label} for tables, legends and console lines: `<arm> (random-init)` for an arm whose encoder
+    (`encoders[arm]`, None for blind) ran with random weights, the arm's name otherwise."""
+    return {a: f"{a} ({RANDOM_INIT})" if e and enc_prov.get(e, {}).get("weights") == RANDOM_INIT else a
+            for a, e in encoders.items()}
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}"
 
 
 def report_markdown(arms: list[str], table: list[dict], pairs: list[dict], lm_rec: dict,
-                    enc_prov: dict[str, dict], notes: list[str], n_rows: int) -> str:
-    """Return the markdown report: banners, overall table with CIs, paired tests, provenance."""
+                    enc_prov: dict[str, dict], notes: list[str], n_rows: int,
+                    labels: dict[str, str] | None = None) -> str:
+    """Return the markdown report: banners, overall table with CIs, paired tests, provenance
+    (arms shown by `labels`, e.g. `htsat (random-init)`)."""
+    name = (labels or {}).get
     lines = ["# reason: test-split comparison", ""]
     lines += [f"**WARNING: {n}**" for n in notes] + ([""] if notes else [])
     lines += [f"{n_rows} test rows; exact match after normalisation (case, punctuation, articles, whitespace); "
@@ -36,13 +46,13 @@ def report_markdown(arms: list[str], table: list[dict], pairs: list[dict], lm_re
         em = cell[(a, "em")]
         letter = _pct(cell[(a, "letter")]["mean"]) if (a, "letter") in cell else "n/a"
         yn = _pct(cell[(a, "yes_no")]["mean"]) if (a, "yes_no") in cell else "n/a"
-        lines.append(f"| {a} | {_pct(em['mean'])} | {_pct(em['ci_low'])}–{_pct(em['ci_high'])} | {letter} | {yn} "
+        lines.append(f"| {name(a, a)} | {_pct(em['mean'])} | {_pct(em['ci_low'])}–{_pct(em['ci_high'])} | {letter} | {yn} "
                      f"| {cell[(a, 'f1')]['mean']:.3f} |")
     lines += ["", "Paired comparisons on the same questions (exact match):", "",
               "| a | b | a − b (pp) | 95 % CI | p (paired bootstrap) | p (McNemar) | only a right | only b right |",
               "|---|---|---|---|---|---|---|---|"]
     for p in pairs:
-        lines.append(f"| {p['arm_a']} | {p['arm_b']} | {100 * p['diff']:+.1f} | {100 * p['ci_low']:+.1f}…"
+        lines.append(f"| {name(p['arm_a'], p['arm_a'])} | {name(p['arm_b'], p['arm_b'])} | {100 * p['diff']:+.1f} | {100 * p['ci_low']:+.1f}…"
                      f"{100 * p['ci_high']:+.1f} | {p['p_bootstrap']:.4f} | {p['p_mcnemar']:.4f} | {p['only_a']} "
                      f"| {p['only_b']} |")
     lines += ["", "Weights:", "", f"- LM: {lm_rec['name']} ({lm_rec['source']}, sha256 {lm_rec['sha256'][:12]})"]
@@ -53,7 +63,7 @@ def report_markdown(arms: list[str], table: list[dict], pairs: list[dict], lm_re
 
 
 def examples_markdown(rows: list[dict], preds: dict[str, list[str]], scores: dict[str, list[dict]], n: int,
-                      notes: list[str]) -> str:
+                      notes: list[str], labels: dict[str, str] | None = None) -> str:
     """Return a markdown table of the first `n` test questions per question type with every arm's answer."""
     arms = list(preds)
     picked, seen = [], {}
@@ -66,7 +76,7 @@ def examples_markdown(rows: list[dict], preds: dict[str, list[str]], scores: dic
     picked.sort()
     lines = ["# reason: example answers (test split; ✓ = exact match)", ""]
     lines += [f"**WARNING: {t}**" for t in notes] + ([""] if notes else [])
-    lines += ["| # | type | question | gold | " + " | ".join(arms) + " |",
+    lines += ["| # | type | question | gold | " + " | ".join((labels or {}).get(a, a) for a in arms) + " |",
               "|---|---|---|---|" + "---|" * len(arms)]
     esc = lambda s: s.replace("|", "\\|").replace("\n", " ")  # noqa: E731
     for i in picked:

@@ -189,3 +189,9 @@ def test_accuracy_intervals_stay_in_their_bounds():
     g = lif_gain(runs)  # diffs 0.06, 0, 0: a t interval reaching -0.19, inside [-1, 1]
     assert -1.0 <= g["ci95_low"] < g["mean"] < g["ci95_high"] <= 1.0
 
+
+def test_kws_analyze_console_numbers_are_rounded():
+    from stages.kws_analyze import _num
+
+    assert _num(0.036666666666666667, "+.4f") == "+0.0367" and _num(0.0123456789, ".3g") == "0.0123"
+    assert _num(NA, "+.4f") == "n/a"
