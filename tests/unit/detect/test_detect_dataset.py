@@ -346,3 +346,27 @@ def test_real_esc50_human_vocal_classes_never_enter_nonspeech(fixtures_dir):
     ids = {s.file_id for s in catalogue({"esc50": root}, [], ["environment", "animals"], [], 0, cfg.esc50_excluded)}
     assert ids and not {i.split("/")[-1] for i in ids} & human
     assert esc50_excluded_files(root, cfg.esc50_excluded) == dict.fromkeys(cfg.esc50_excluded, 5)
+
+
+def test_default_params_fill_every_cell_on_real_speech_commands(fixtures_dir, tmp_path):
+    """Issue 21's run: on real Speech Commands / LibriSpeech / ESC-50 the default `oversample` left a 1000 ms
+    SPEECH cell at 4 of 12 passing candidates (6 needed); drawing until the rule can fill it fixes that."""
+    import audioprobe.detect.hygiene as hyg
+    from audioprobe.detect.params import DetectHygiene
+
+    roots = {"speech_commands": fixtures_dir / "speech_commands", "librispeech": fixtures_dir / "LibriSpeech",
+             "esc50": fixtures_dir / "ESC-50"}  # no MUSAN among the fixtures: the ESC-50 types only
+    cfg = DetectDataset(durations_ms=[1000], snrs_db=[0.0], nonspeech_types=["environment", "animals"],
+                        colour_files=0)
+    rule = DetectHygiene()  # the defaults, as is every other detect.dataset value
+    quota = dict(zip(("train", "dev", "test"), split_counts(cfg.clips_per_cell, cfg.split_fractions)))
+    first = build(cfg, roots, tmp_path / "first").table  # the first round alone: what the old stage wrote
+    with pytest.raises(DataError, match="1000 ms .* candidates pass the VAD rule"):
+        hyg.rebalance(hyg.measure(first, tmp_path / "first", rule), quota)
+    got = build(cfg, roots, tmp_path / "topped", rule)
+    kept = hyg.rebalance(hyg.measure(got.table, tmp_path / "topped", rule), quota)
+    assert kept.height == 2 * cfg.clips_per_cell
+    assert all(d["short"] == "" and d["pass_rule"] >= d["quota"] for d in got.draws)
+    more = [d for d in got.draws if d["candidates"] > d["first_round"]]
+    assert more and all(d["label"] == "SPEECH" for d in more)  # only the cells that needed more drew more
+    assert all(d["candidates"] <= math.ceil(d["quota"] * cfg.max_oversample) for d in got.draws)
