@@ -64,11 +64,13 @@ def main(
     more = [d for d in built.draws if d["candidates"] > d["first_round"]]
     short = [d for d in built.draws if d["short"]]
     first = sum(d["first_round"] for d in built.draws)
+    most = max(more, key=lambda d: d["candidates"] / d["quota"], default=None)  # one cell: its draws and quota
+    worst = (f", at most {most['candidates']} for a quota of {most['quota']} ({most['label']} {most['duration_ms']} ms "
+             f"{most['snr_db']:+g} dB, {most['split']})") if most else ""
     typer.echo(f"detect_dataset: {table.height} candidate clips drawn "
                f"({len(cfg.durations_ms)} durations x {len(cfg.snrs_db)} SNRs x 2 classes x 3 splits; "
                f"{first} in the first round, clips x oversample {cfg.oversample:g}; {len(more)} cell(s) x split "
-               f"needed more to pass the hygiene rule, up to {max((d['candidates'] for d in more), default=0)} "
-               f"for a quota of {max((d['quota'] for d in more), default=0)}: draws.csv) -> {out}")
+               f"needed more to pass the hygiene rule{worst}: draws.csv) -> {out}")
     for d in short:
         typer.echo(f"detect_dataset: WARNING: cell {d['label']} {d['duration_ms']} ms {d['snr_db']:+g} dB, split "
                    f"{d['split']}: {d['short']} ({d['candidates']} drawn); detect_hygiene will stop there: raise "
