@@ -181,8 +181,12 @@ def left_out_lines(use: list[dict]) -> list[str]:
         for dur in dict.fromkeys(r["duration_ms"] for r in out):
             at = [r for r in out if r["duration_ms"] == dur]
             where = "every split" if len(at) == len(SPLITS) else ", ".join(r["split"] for r in at)
-            why = (f"{sum(r['eligible'] for r in at)} of {sum(r['files'] for r in at)} files hold an active {dur} ms "
-                   f"stretch, {sum(r['too_short'] for r in at)} are shorter")
+            short, idle = sum(r["too_short"] for r in at), sum(r["no_active"] for r in at)
+            why = ", ".join([f"{sum(r['eligible'] for r in at)} of {sum(r['files'] for r in at)} files hold an "
+                             f"active {dur} ms stretch"]
+                            + ([f"{short} are shorter"] if short else [])
+                            + ([f"{idle} have no {dur} ms stretch active enough (detect.dataset.*_min_active)"]
+                               if idle else []))
             parts.append(f"{dur} ms in {where} ({why})")
         lines.append(f"{name} left out of the {rs[0]['label']} cells at {'; '.join(parts)}; "
                      f"its longest file lasts {max(r['longest_ms'] for r in rs)} ms")

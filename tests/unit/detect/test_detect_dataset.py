@@ -372,3 +372,15 @@ def test_default_params_fill_every_cell_on_real_speech_commands(fixtures_dir, tm
     more = [d for d in got.draws if d["candidates"] > d["first_round"]]
     assert more and all(d["label"] == "SPEECH" for d in more)  # only the cells that needed more drew more
     assert all(d["candidates"] <= math.ceil(d["quota"] * cfg.max_oversample) for d in got.draws)
+
+
+def test_a_left_out_line_names_its_cause():
+    from audioprobe.detect.clips import left_out_lines
+
+    row = dict(source="speech_commands", label="SPEECH", duration_ms=1000, files=5, eligible=1, longest_ms=1000)
+    use = [{**row, "split": "train", "too_short": 0, "no_active": 0, "used": True},
+           {**row, "split": "test", "too_short": 0, "no_active": 4, "used": False}]
+    (line,) = left_out_lines(use)
+    assert line == ("speech_commands left out of the SPEECH cells at 1000 ms in test (1 of 5 files hold an active "
+                    "1000 ms stretch, 4 have no 1000 ms stretch active enough (detect.dataset.*_min_active)); "
+                    "its longest file lasts 1000 ms")
