@@ -24,6 +24,7 @@ from audioprobe.detect.llm.finetune import lora_model, save_adapter, train
 from audioprobe.detect.llm.model import EMBEDDED_ID, load_base, read_base
 from audioprobe.detect.llm.prompt import Prompt, encode_prompt
 from audioprobe.detect.llm.systems import banner_lines, load_clips, subset
+from audioprobe.runtime.headline import add_banner_column
 from audioprobe.runtime.live import TrainingLog
 from stages._run import run
 
@@ -47,13 +48,18 @@ def main(
 
 
 @contextlib.contextmanager
-def _outputs(d: dist.Dist, out: Path, live: Path):
-    """Yield (adapter temp folder, TrainingLog) on rank 0, Nones on the others; renamed into place on success."""
+def _outputs(d: dist.Dist, out: Path, live: Path, banner: str):
+    """Yield (adapter temp folder, TrainingLog) on rank 0, Nones on the others; renamed into place on success.
+
+    The curves get the banner column their chart draws (dvc.yaml detect_finetune_*), from provenance.
+    """
     if not d.is_main:
         yield None, None
         return
-    with atomic_dir(out) as tmp, atomic_dir(live) as tmp_live, TrainingLog(tmp_live) as curves:
-        yield tmp, curves
+    with atomic_dir(out) as tmp, atomic_dir(live) as tmp_live:
+        with TrainingLog(tmp_live) as curves:
+            yield tmp, curves
+        add_banner_column(tmp_live, banner)
 
 
 def _finetune(d: dist.Dist, cfg, base: Path, clips: Path, kept: Path, out: Path, live: Path, summary: Path) -> None:
@@ -77,7 +83,8 @@ def _finetune(d: dist.Dist, cfg, base: Path, clips: Path, kept: Path, out: Path,
     lr = ft.embedded_lr if embedded else ft.lr
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     t_train = time.perf_counter()
-    with _outputs(d, out, live) as (tmp, curves):
+    banners = banner_lines(clips, loaded.weights)
+    with _outputs(d, out, live, "; ".join(banners)) as (tmp, curves):
         hist = train(model, loaded.processor, pids, train_c.audio, train_t["label"].to_list(), dev_c.audio,
                      dev_t["label"].to_list(), ft, lr, loaded.device, loaded.dtype,
                      log=curves.log if curves is not None else None, d=d)
@@ -87,7 +94,6 @@ def _finetune(d: dist.Dist, cfg, base: Path, clips: Path, kept: Path, out: Path,
     best = next(r for r in hist.rows if r["step"] == hist.best_step)
     if not d.is_main:
         return
-    banners = banner_lines(clips, loaded.weights)
     write_json(summary, {
         "base": loaded.weights, "banners": banners, "train_clips": train_t.height, "dev_clips": dev_t.height,
         "recipe": {"lr": lr, "lora_rank": cfg.lora.rank, "lora_alpha": cfg.lora.alpha, "targets": cfg.lora.targets,

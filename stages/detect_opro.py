@@ -11,6 +11,7 @@ import typer
 
 from audioprobe.runtime import params
 from audioprobe.runtime.atomic import write_csv, write_json
+from audioprobe.runtime.headline import with_banner
 from audioprobe.detect.llm.clips import conditions, read_table, speech_targets
 from audioprobe.detect.llm.opro import SEED_PROMPTS, EditOptimizer, LlmOptimizer, history_rows, search
 from audioprobe.detect.llm.prompt import Prompt, encode_prompt
@@ -60,7 +61,8 @@ def main(
     best, history, summary = search(score_fn, y, cond, optimizer, op, seeds=seeds, log=typer.echo)
     baseline = history[0]
     banners = banner_lines(clips, loaded.weights)
-    write_csv(plots / f"opro_{model}_history.csv", history_rows(history))
+    # the banner column the detect_opro_reward chart draws, from provenance
+    write_csv(plots / f"opro_{model}_history.csv", with_banner(history_rows(history), "; ".join(banners)))
     write_csv(plots / f"opro_{model}_iterations.csv", summary)
     write_json(plots / f"opro_{model}.json", {
         "model": model, "weights": loaded.weights, "banners": banners, "optimizer": op.optimizer,

@@ -9,7 +9,7 @@ import typer
 from audioprobe.runtime import params
 from audioprobe.runtime.atomic import write_csv
 from audioprobe.runtime.errors import DataError
-from audioprobe.runtime.headline import SYNTHETIC_BANNER, write_headline
+from audioprobe.runtime.headline import banner_text, banners, with_banner, write_headline
 from audioprobe.kws.features import load_feature_cache
 from audioprobe.kws.fire_stats import layer_stats, model_fire_counts, threshold_stats
 from audioprobe.kws.net import CONDITIONS, build_kws_net
@@ -35,6 +35,13 @@ app = typer.Typer(add_completion=False)
 # Every file this stage writes under --plots (dvc.yaml declares each one).
 TABLES = ("runs.csv", "conditions.csv", "layers.csv", "layers_by_run.csv", "thresholds.csv", "confusion.csv",
           "per_class.csv", "comparison.csv", "seed_reference.csv", "provenance.json")
+# The tables dvc.yaml charts: each carries the data's banner column, which their templates draw.
+CHARTED = ("layers.csv", "thresholds.csv", "confusion.csv", "comparison.csv")
+
+
+def _num(value, spec: str) -> str:
+    """A number as `spec` for the console, a status string (n/a) as it is."""
+    return format(value, spec) if isinstance(value, (int, float)) else str(value)
 
 
 def _load_run(runs_dir: Path, condition: str, replica: int, mcfg, held_x, cfg) -> RunSummary:
@@ -92,8 +99,9 @@ def main(
         "seed_reference.csv": seed_reference_rows(),
     }
 
+    banner = banner_text(data, weights)
     for name, rows in tables.items():
-        write_csv(plots_dir / name, rows)
+        write_csv(plots_dir / name, with_banner(rows, banner) if name in CHARTED else rows)
     m = write_headline(metrics_out, "kws", values, data=data, weights=weights,
                        provenance_path=plots_dir / "provenance.json")
 
@@ -103,11 +111,12 @@ def main(
         typer.echo(f"kws {cond}: test acc {m[f'kws.{cond}.test_acc.mean']:.4f} CI95 {ci}"
                    f" (chance {values['chance_acc']:.4f}, {len(kws.train.replicas)} replicas)")
     gain = tables["comparison.csv"][0]
-    typer.echo(f"kws lif gain: {gain['gain']} CI95 [{gain['gain_ci95_low']}, {gain['gain_ci95_high']}],"
-               f" paired t p = {gain['p']} ({gain['status']}); lif entropy hierarchy: {m['kws.hierarchy']}"
-               f" (peak at layer {m['kws.lif.entropy.peak_layer']}); best run {best.name}")
-    if m["kws.synthetic"]:
-        typer.echo(f"kws: {SYNTHETIC_BANNER}")
+    typer.echo(f"kws lif gain: {_num(gain['gain'], '+.4f')} CI95 [{_num(gain['gain_ci95_low'], '+.4f')},"
+               f" {_num(gain['gain_ci95_high'], '+.4f')}], paired t p = {_num(gain['p'], '.3g')} ({gain['status']});"
+               f" lif entropy hierarchy: {m['kws.hierarchy']} (peak at layer {m['kws.lif.entropy.peak_layer']});"
+               f" best run {best.name}")
+    for b in banners(data, weights):
+        typer.echo(f"kws: WARNING: {b}")
 
 
 if __name__ == "__main__":

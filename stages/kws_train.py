@@ -140,6 +140,7 @@ def _train_and_write(d, condition, replica, seed, cache, splits, cfg, mcfg, out,
     from audioprobe.kws.augment import Augment
     from audioprobe.kws.net import build_kws_net, param_groups
     from audioprobe.kws.training import evaluate, make_deterministic, replica_seed, train
+    from audioprobe.runtime.headline import add_banner_column, banner_text
     from audioprobe.runtime.live import TrainingLog
 
     device = d.device
@@ -166,6 +167,8 @@ def _train_and_write(d, condition, replica, seed, cache, splits, cfg, mcfg, out,
             )
             if log is not None:
                 log.summary(best_epoch=result.best_epoch, best_val_acc=result.best_val_acc)
+        if d.is_main:  # the curves' banner, from the data's provenance (dvc.yaml's kws_* charts draw it)
+            add_banner_column(live_tmp, banner_text({"speech_commands": cache.meta["data"]}))
         model.load_state_dict(result.best_state)
         test_loss, test_acc, test_pred = evaluate(model, *splits["test"], cfg.eval_batch_size, device,
                                                   dist=d, amp=cfg.amp)

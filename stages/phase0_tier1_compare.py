@@ -16,7 +16,7 @@ import typer
 from audioprobe.runtime import params
 from audioprobe.runtime.atomic import write_csv, write_text
 from audioprobe.runtime.errors import DataError
-from audioprobe.runtime.headline import write_headline
+from audioprobe.runtime.headline import with_row_banners, write_headline
 from audioprobe.phase0.tier1.compare import banners, comparison_rows, headline_values, provenance, render_report
 from audioprobe.phase0.tier1.figures import by_k_rows, csv_ready
 from stages._run import run
@@ -46,8 +46,9 @@ def main(
     inj = pl.read_csv(injection).to_dicts()
     rows = comparison_rows(evals, list(cfg.encoders))
     write_csv(plots / "comparison.csv", csv_ready(rows))
-    write_csv(plots / "by_k.csv", csv_ready(by_k_rows(rows)))
     data, weights, extra = provenance(evals)
+    # the chart's banner per row: synthetic data on all, random-init only on a random encoder's series
+    write_csv(plots / "by_k.csv", csv_ready(with_row_banners(by_k_rows(rows), data, weights, "encoder", "series")))
     marks = banners(data, weights)
     steps = cfg.injection.steps
     write_text(plots / "report.txt", render_report(rows, inj, marks, steps, cfg.common_rate))

@@ -7,6 +7,7 @@ over the same rollouts for every model) with injection_resets = full_window.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -14,6 +15,8 @@ import typer
 from audioprobe.runtime import params
 from audioprobe.runtime.atomic import write_csv
 from audioprobe.runtime.errors import DataError, ParamsError
+from audioprobe.runtime.headline import with_row_banners
+from audioprobe.phase0.tier1.compare import provenance
 from audioprobe.phase0.tier1.figures import csv_ready, step_chart_rows
 from audioprobe.phase0.tier1.pipeline import injection_utterances, prepare, run_injection
 from stages._run import run
@@ -42,7 +45,13 @@ def main(
                         "in every representation; lower phase0.tier1.injection.steps")
     rows = run_injection(reps, {"vmf": vmf, "mdn": mdn}, utts, n_starts=inj.starts, steps=inj.steps,
                          inject_every=inj.inject_every, device=device)
-    write_csv(out, csv_ready(step_chart_rows(rows)))
+    evals = []
+    for fit in (vmf, mdn):
+        if not (fit / "eval.json").is_file():
+            raise DataError(f"{fit / 'eval.json'} is missing; run `dvc repro phase0_tier1_fit@{fit.name}`")
+        evals.append(json.loads((fit / "eval.json").read_text()))
+    data, weights, _ = provenance(evals)  # the chart's banner per row (random-init only on a random encoder)
+    write_csv(out, csv_ready(with_row_banners(step_chart_rows(rows), data, weights, "encoder", "series")))
     typer.echo(f"tier1_injection: {len(utts)} utterances x {inj.starts} starts x {inj.steps} steps, "
                f"{len(rows)} rows -> {out}")
 

@@ -31,7 +31,7 @@ from audioprobe.reason.evaluate import (
 from audioprobe.reason.features import read_features
 from audioprobe.reason.figures import accuracy_by_type
 from audioprobe.reason.mapper import AudioMapper
-from audioprobe.reason.report import examples_markdown, report_markdown, weights_records
+from audioprobe.reason.report import arm_labels, examples_markdown, report_markdown, weights_records
 from stages._run import run
 
 app = typer.Typer(add_completion=False)
@@ -76,7 +76,8 @@ def main(
         preds[arm], cut[arm] = predict(model, tok, mapper, rows, inputs, cfg.batch_size, budget)
         scores[arm] = score_rows(rows, preds[arm], cut[arm])
         em = sum(s["em"] for s in scores[arm]) / len(rows)
-        typer.echo(f"reason_eval: {arm} exact match {em:.3f} on {len(rows)} {cfg.split} rows; "
+        label = arm_labels({arm: enc}, enc_prov)[arm]  # `htsat (random-init)` when its weights are random
+        typer.echo(f"reason_eval: {label} exact match {em:.3f} on {len(rows)} {cfg.split} rows; "
                    f"{sum(cut[arm])} answers cut at the budget")
     table = by_type(scores, cfg.bootstrap, seed)
     baseline = [r | {"arm": "majority"} for r in by_type({"majority": majority}, cfg.bootstrap, seed)
@@ -97,10 +98,12 @@ def main(
         {"row": i, "taskname": r["taskname"], "subtype": r["subtype"], "question": r["input"], "gold": r["answer"],
          **{f"{a}": preds[a][i] for a in arms}, **{f"{a}_cut": int(cut[a][i]) for a in arms}}
         for i, r in enumerate(rows)])
-    write_text(plots / "examples.md", examples_markdown(rows, preds, scores, cfg.examples, notes))
+    labels = arm_labels({a: arm_encoder(a) for a in arms}, enc_prov)
+    write_text(plots / "examples.md", examples_markdown(rows, preds, scores, cfg.examples, notes, labels))
     write_text(plots / "report.md", report_markdown(arms, table, pairs, lm_rec, enc_prov, notes, len(rows),
-                                                         baseline=baseline, type_pairs=type_pairs, decode=decode))
-    accuracy_by_type(table + baseline, arms, plots / "accuracy_by_type.png", notes)
+                                                    baseline=baseline, type_pairs=type_pairs, decode=decode,
+                                                    labels=labels))
+    accuracy_by_type(table + baseline, arms, plots / "accuracy_by_type.png", notes, labels=labels)
     write_headline(metrics, "reason", values, data=data, weights=weights,
                    provenance_path=plots / "provenance.json")
     typer.echo(f"reason_eval: {metrics}, tables and figure under {plots}")

@@ -19,11 +19,13 @@ from audioprobe.parallel import dist
 from audioprobe.runtime import params
 from audioprobe.runtime.atomic import atomic_dir, write_csv, write_json
 from audioprobe.runtime.errors import ParamsError
-from audioprobe.data.layout import dataset_root
+from audioprobe.data.layout import dataset_root, read_source
 from audioprobe.data.reasonaqa import load_split
 from audioprobe.reason import lm as lmlib
 from audioprobe.reason.features import read_features
+from audioprobe.runtime.headline import add_banner_column, banner_text
 from audioprobe.runtime.live import TrainingLog
+from audioprobe.reason.report import weights_records
 from audioprobe.reason.mapper import AudioMapper
 from audioprobe.reason.arms import BLIND_DIM, arm_clips, arm_encoder, input_stats
 from audioprobe.reason.training import ArmBatches, train_mapper
@@ -53,13 +55,18 @@ def main(
 
 
 @contextlib.contextmanager
-def _outputs(d: dist.Dist, out: Path, live: Path):
-    """Yield (run temp folder, curves temp folder, TrainingLog) on rank 0, Nones on the others."""
+def _outputs(d: dist.Dist, out: Path, live: Path, banner: str):
+    """Yield (run temp folder, curves temp folder, TrainingLog) on rank 0, Nones on the others.
+
+    The curves get the banner column their chart draws (dvc.yaml reason_*_loss), from provenance.
+    """
     if not d.is_main:
         yield None, None, None
         return
-    with atomic_dir(out) as tmp, atomic_dir(live) as tmp_live, TrainingLog(tmp_live) as curves:
-        yield tmp, tmp_live, curves
+    with atomic_dir(out) as tmp, atomic_dir(live) as tmp_live:
+        with TrainingLog(tmp_live) as curves:
+            yield tmp, tmp_live, curves
+        add_banner_column(tmp_live, banner)
 
 
 def _train_and_write(d: dist.Dist, cfg, arm, raw, features, lm_dir, lm_name, out, live, seed, params_file) -> None:
@@ -84,7 +91,11 @@ def _train_and_write(d: dist.Dist, cfg, arm, raw, features, lm_dir, lm_name, out
     dev = ArmBatches(tok, rows["val"], [[c.to(device) for c in x] for x in inputs["val"]])
     out = out or Path("data/reason/runs") / arm
     live = live or Path("plots/reason/train") / arm
-    with _outputs(d, out, live) as (tmp, tmp_live, curves):
+    # this arm's banner: synthetic data, random-init only when this arm's encoder (or the LM) is random
+    source = read_source(raw)
+    data = {"reasonaqa": {"source": str(source["source"]), "sha256": str(source["sha256"])}}
+    weights = weights_records(json.loads((lm_dir / "lm.json").read_text()), {enc: meta["provenance"]} if enc else {})
+    with _outputs(d, out, live, banner_text(data, weights)) as (tmp, tmp_live, curves):
         def log(row: dict) -> None:  # one curve point per dev evaluation (rank 0)
             curves.log(int(row["step"]), **{k: v for k, v in row.items() if k != "step"})
 

@@ -47,9 +47,9 @@ def _check_common(repo, m: dict, n_classes: int, source: str) -> None:
         assert (repo.root / "plots/kws/analyze" / name).is_file(), name
     for replica, cond in (("0", "base"), ("1", "lif")):
         tsv = (repo.root / f"plots/kws/train/{replica}/{cond}/plots/metrics/val_acc.tsv").read_text().splitlines()
-        assert tsv[0] == "step\tval_acc" and len(tsv) == 2  # 1 epoch
+        assert tsv[0] == "step\tval_acc\tbanner" and len(tsv) == 2  # 1 epoch; the chart's banner column
     confusion = (repo.root / "plots/kws/analyze/confusion.csv").read_text().splitlines()
-    assert confusion[0] == "actual,predicted,count" and len(confusion) == 1 + n_classes**2
+    assert confusion[0] == "actual,predicted,count,banner" and len(confusion) == 1 + n_classes**2
     layers = (repo.root / "plots/kws/analyze/layers.csv").read_text()
     assert "base,0,1.0,1.0,0.0,0.0" in layers  # base fires always: rate 1, entropy 0, drawn
     assert not list((repo.root / "plots/kws").glob("*.png"))

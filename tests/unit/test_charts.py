@@ -1,8 +1,11 @@
 """Chart conventions of dvc.yaml's top-level `plots:` that can be checked without a browser.
 
 What a screenshot of `dvc plots show` showed going wrong, pinned here:
-- every Vega chart has a title that carries the data's banner, an x label, and a y label
-  unless its template draws no y title; a title fits one line of the offline page;
+- every Vega chart has a title naming its data source, an x label, and a y label unless its
+  template draws no y title; a title fits one line of the offline page;
+- banners come from provenance, not from fixed title text: no title says "synthetic" or
+  "random-init"; every template draws the plotted files' `banner` column
+  (lib/audioprobe/vega/banner_view.json), and every stage writing a plotted file writes it;
 - loss and accuracy never share a y-axis;
 - every Vega chart uses a repository template (DVC's default `linear` template tells runs
   apart only by a dash pattern and a file path cut short), and a chart with several data
@@ -63,12 +66,13 @@ def test_plots_section_is_not_empty():
 
 
 @pytest.mark.parametrize("name", sorted(VEGA))
-def test_vega_chart_has_a_title_with_the_banner_and_axis_labels(name):
+def test_vega_chart_has_a_title_and_axis_labels_and_no_fixed_banner(name):
     spec = VEGA[name]
     title = spec.get("title", "")
     assert title, f"{name}: no title"
     assert "${data." in title or "${" in title and "weights" in title, f"{name}: the title names no data source"
-    assert "synthetic data" in title, f"{name}: the title does not say what embedded data means"
+    assert not re.search(r"synthetic|random-init|smoke test", title), (
+        f"{name}: fixed banner text in the title; the banner comes from the data's `banner` column")
     shown = re.sub(r"\$\{[^}]*\}", "embedded", title)
     assert len(shown) <= MAX_TITLE_CHARS, (
         f"{name}: title is {len(shown)} characters; more than one line of the plots page (<= {MAX_TITLE_CHARS})")
@@ -135,3 +139,63 @@ def test_excluded_values_are_filtered_not_drawn_as_zero():
     spec = VEGA["phase0_confidence_curve"]
     text = (REPO / spec["template"]).read_text()
     assert "=== ''" in text and "isValid(datum.y_num)" in text
+
+
+BANNER_VIEW = REPO / "lib/audioprobe/vega/banner_view.json"  # the banner block every template opens with
+
+
+@pytest.mark.parametrize("name", sorted(VEGA))
+def test_every_vega_template_draws_the_banner_column(name):
+    template = _template(VEGA[name])
+    assert template.get("vconcat", [None])[0] == json.loads(BANNER_VIEW.read_text()), (
+        f"{name}: {VEGA[name]['template']} does not open with lib/audioprobe/vega/banner_view.json")
+
+
+def _stage_of(path: str) -> tuple[str, dict]:
+    """The dvc.yaml stage (name, definition) with an output that is `path` or a folder above it."""
+    for name, st in DVC["stages"].items():
+        body = st.get("do", st)
+        for out in body.get("outs", []) + body.get("plots", []) + body.get("metrics", []):
+            out = next(iter(out)) if isinstance(out, dict) else out
+            pattern = re.escape(out).replace(r"\$\{item\}", "[^/]+").replace(r"\$\{key\}", "[^/]+")
+            if re.fullmatch(pattern + r"(/.*)?", path):
+                return name, body
+    raise AssertionError(f"{path}: no dvc.yaml stage writes it")
+
+
+@pytest.mark.parametrize("name", sorted(VEGA))
+def test_every_plotted_file_is_written_with_its_banner_column(name):
+    from audioprobe.runtime.headline import BANNER_FIELD
+
+    writers = ("with_banner", "with_row_banners", "add_banner_column")
+    for path in VEGA[name]["y"]:
+        stage, body = _stage_of(path)
+        module = re.search(r"-m stages\.(\w+)", body["cmd"]).group(1)
+        text = (REPO / "stages" / f"{module}.py").read_text()
+        if module == "phase0_report":  # its confidence rows carry the banner (phase0/report.py)
+            text = (REPO / "lib/audioprobe/phase0/report.py").read_text()
+            assert f'"{BANNER_FIELD}":' in text, f"{name}: {path} ({stage}) has no {BANNER_FIELD} column"
+            continue
+        assert any(w in text for w in writers), f"{name}: {path} ({stage}) is written without its banner column"
+
+
+@pytest.mark.parametrize("banner, shown", [
+    ("synthetic data: a smoke test, not a finding about speech", "SYNTHETIC DATA: A SMOKE TEST"),
+    ("", None),  # real data and weights: no banner line at all
+    (None, "NO BANNER COLUMN IN THIS FILE"),  # a file written before the column existed says so
+])
+def test_the_banner_view_renders_the_banner_only_where_the_data_have_one(banner, shown):
+    import vl_convert
+
+    def render(n_rows: int) -> str:
+        rows = [{"rev": "workspace", "x": i, **({} if banner is None else {"banner": banner})} for i in range(n_rows)]
+        spec = {"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "data": {"values": rows},
+                "vconcat": [json.loads(BANNER_VIEW.read_text()),
+                            {"mark": "point", "encoding": {"x": {"field": "x", "type": "quantitative"}}}]}
+        return vl_convert.vegalite_to_svg(vl_spec=spec)
+
+    svg = render(3)
+    for text in ("SYNTHETIC DATA", "NO BANNER COLUMN"):
+        assert (text in svg) == (shown is not None and text in shown.upper()), (banner, text)
+    if shown:  # one line per revision, however many rows carry it
+        assert svg.count(f"workspace: {shown}") == render(1).count(f"workspace: {shown}") > 0

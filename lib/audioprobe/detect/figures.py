@@ -26,6 +26,32 @@ def _title(fig, text: str, banners: list[str]) -> None:
     fig.suptitle("\n".join([text, *banners]), fontsize=10)
 
 
+def ci_band(ax, c: dict, tag: str) -> list:
+    """Shade the 95 % CI of one DT of a pooled curve row (fit_with_ci keys); return the artists drawn.
+
+    A two-sided finite CI is a plain band. A half-censored one (DT50 16.2 [5.0, > 20]) is a band to
+    the edge of the tested range ([c['lo'], c['hi']]), hatched, with an open arrowhead at that edge:
+    the interval goes on past what was tested. Nothing is drawn for a CI that lies wholly outside the
+    range or is undefined (n/a, no-rise).
+    """
+    lo_s, hi_s = c.get(f"{tag}_lo_status"), c.get(f"{tag}_hi_status")
+    if psy.OK not in (lo_s, hi_s) and not (lo_s == psy.LOW and hi_s == psy.HIGH):
+        return []
+    if lo_s not in (psy.OK, psy.LOW) or hi_s not in (psy.OK, psy.HIGH):
+        return []
+    left = c[f"{tag}_lo"] if lo_s == psy.OK else c["lo"]
+    right = c[f"{tag}_hi"] if hi_s == psy.OK else c["hi"]
+    if lo_s == hi_s == psy.OK:
+        return [ax.axvspan(left, right, color="red", alpha=0.08)]
+    out = [ax.axvspan(left, right, facecolor="red", alpha=0.08, hatch="///", edgecolor="red", lw=0)]
+    trans = ax.get_xaxis_transform()  # x in data, y in axes fraction
+    y = 0.06 if tag == "dt50" else 0.12
+    for side, x, marker in ((lo_s, c["lo"], "<"), (hi_s, c["hi"], ">")):
+        if side != psy.OK:  # the open end: an unfilled arrowhead at the range edge
+            out += ax.plot([x], [y], marker=marker, ms=7, mfc="none", mec="red", transform=trans, clip_on=False)
+    return out
+
+
 def psychometric(curves: list[dict], points: list[dict], systems: list[str], path: Path, banners: list[str]) -> None:
     """Per system: BA vs SNR and BA vs duration, pooled points + fit, thin per-slice fits, DT50/DT75 lines."""
     # Constrained layout: tight_layout left the three-line title over the first row's panel titles.
@@ -54,10 +80,9 @@ def psychometric(curves: list[dict], points: list[dict], systems: list[str], pat
                     for tag, style in (("dt50", "--"), ("dt75", ":")):
                         if c.get(f"{tag}_status") == psy.OK:
                             ax.axvline(c[tag], color="red", ls=style, lw=1.2, label=f"{tag.upper()} {c[f'{tag}_text']}")
-                            if c.get(f"{tag}_lo_status") == psy.OK and c.get(f"{tag}_hi_status") == psy.OK:
-                                ax.axvspan(c[f"{tag}_lo"], c[f"{tag}_hi"], color="red", alpha=0.08)
                         else:
                             ax.plot([], [], " ", label=f"{tag.upper()} {c.get(f'{tag}_text', 'n/a')}")
+                        ci_band(ax, c, tag)
             ax.axhline(0.5, color="grey", lw=0.8, ls="-")
             ax.set_ylim(0.3, 1.02)
             ax.set_ylabel("balanced accuracy (test)")
@@ -71,7 +96,8 @@ def psychometric(curves: list[dict], points: list[dict], systems: list[str], pat
                 ax.set_xlabel("SNR (dB)")
             ax.set_title(f"{name}: BA vs {axis}", fontsize=9)
             ax.legend(fontsize=6, loc="best", framealpha=0.6)
-    _title(fig, "detect: psychometric fits (gamma 0.5, lapse <= max); DT50 dashed, DT75 dotted, shaded 95 % CI", banners)
+    _title(fig, "detect: psychometric fits (gamma 0.5, lapse <= max); DT50 dashed, DT75 dotted, shaded 95 % CI"
+           " (hatched to the range edge, open arrowhead: the CI goes on past the tested range)", banners)
     _save(fig, path)
 
 

@@ -49,15 +49,22 @@ def read_clip(root: Path, rel: str, duration_ms: int) -> np.ndarray:
     return wave
 
 
+def clip_activity(root: Path, rel: str, duration_ms: int, cfg: DetectHygiene) -> float:
+    """WebRTC activity of one written clip file (the clean segment), with a fresh VAD."""
+    # a fresh VAD per clip: WebRTC adapts its noise model across calls (state, like Silero's)
+    return webrtc_activity(webrtcvad.Vad(cfg.vad_mode), read_clip(root, rel, duration_ms), cfg.frame_ms)
+
+
+def keeps(label: str, activity: float, cfg: DetectHygiene) -> bool:
+    """The keep rule: SPEECH needs activity >= speech_min_active, NONSPEECH activity <= nonspeech_max_active."""
+    return activity >= cfg.speech_min_active if label == SPEECH else activity <= cfg.nonspeech_max_active
+
+
 def measure(table: pl.DataFrame, root: Path, cfg: DetectHygiene) -> pl.DataFrame:
     """`table` plus `vad_activity` (clean segment) and `passes` (the keep rule)."""
-    # a fresh VAD per clip: WebRTC adapts its noise model across calls (state, like Silero's)
-    act = [webrtc_activity(webrtcvad.Vad(cfg.vad_mode), read_clip(root, rel, d), cfg.frame_ms)
-           for rel, d in zip(table["clean"], table["duration_ms"])]
-    t = table.with_columns(pl.Series("vad_activity", act, pl.Float64))
-    return t.with_columns(pl.when(pl.col("label") == SPEECH)
-                          .then(pl.col("vad_activity") >= cfg.speech_min_active)
-                          .otherwise(pl.col("vad_activity") <= cfg.nonspeech_max_active).alias("passes"))
+    act = [clip_activity(root, rel, d, cfg) for rel, d in zip(table["clean"], table["duration_ms"])]
+    keep = [keeps(label, a, cfg) for label, a in zip(table["label"], act)]
+    return table.with_columns(pl.Series("vad_activity", act, pl.Float64), pl.Series("passes", keep, pl.Boolean))
 
 
 def stratum(t: pl.DataFrame) -> pl.Expr:
@@ -85,7 +92,8 @@ def rebalance(measured: pl.DataFrame, quota: dict[str, int]) -> pl.DataFrame:
         if len(got) < want:
             raise DataError(
                 f"detect_hygiene: cell {label} {dur} ms {snr:+g} dB, split {split}: {len(got)} of "
-                f"{cell.height} candidates pass the VAD rule, need {want}; raise detect.dataset.oversample "
+                f"{cell.height} candidates pass the VAD rule, need {want}; rerun detect_dataset (it draws until "
+                f"the rule can fill each cell, up to detect.dataset.max_oversample), raise max_oversample "
                 f"or relax detect.hygiene thresholds"
             )
         keep.extend(got)

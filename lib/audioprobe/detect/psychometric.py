@@ -13,6 +13,11 @@ ln(3)/slope (BA = 0.875 - 0.75 lam). Both lie on the rising part of the curve, w
 balanced task carries information (the origin's "accuracy = 50 %" is chance here). A
 DT outside the tested range [x_min, x_max] is censored ("< x_min" / "> x_max"), never
 extrapolated. 95 % CIs come from a bootstrap that resamples source files.
+
+A curve that never rises above chance has no threshold at all, neither inside the range nor
+just past it: when the fit is no better than P = 0.5 at every level (likelihood ratio test,
+`rise_p` >= RISE_ALPHA) every DT is `no-rise`, not `censored-high` ("> 20 dB" would read as
+"its threshold lies just past 20 dB").
 """
 
 from __future__ import annotations
@@ -22,9 +27,17 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize
+from scipy.stats import chi2
 
 GAMMA = 0.5
-LOW, HIGH, OK = "censored-low", "censored-high", "ok"
+LOW, HIGH, OK, NO_RISE = "censored-low", "censored-high", "ok", "no-rise"
+RISE_ALPHA = 0.05
+# Degrees of freedom of the likelihood ratio test of the fit against chance. Under chance the
+# curve's position is not identified and its amplitude sits on a bound, so the textbook count
+# (3 parameters) does not apply. Simulated on flat-at-chance data of the default design (5 SNR
+# levels, 48 or 12 clips each, 400 draws), df 1 calls a rise in 6 % of the draws (the nominal
+# 5 %), df 2 in 1.5 %, df 3 in 0.5 %; tests/unit/detect/test_detect_psychometric.py re-checks it.
+RISE_DF = 1
 
 
 def curve(x: np.ndarray, x50: float, slope: float, lapse: float) -> np.ndarray:
@@ -83,6 +96,12 @@ def fit(x: np.ndarray, n: np.ndarray, k: np.ndarray, max_lapse: float = 0.1, sta
     return Fit(float(th[0]), float(math.exp(th[1])), float(th[2]), float(_nll(th, x, n, k)[0]))
 
 
+def rise_pvalue(nll: float, n: np.ndarray) -> float:
+    """p of the likelihood ratio test of a fit (its NLL) against P = 0.5 at every level (n clips per level)."""
+    nll_chance = float(np.sum(n)) * math.log(2.0)  # k log 0.5 + (n - k) log 0.5, summed
+    return float(chi2.sf(max(0.0, 2.0 * (nll_chance - nll)), RISE_DF))
+
+
 def censor(value: float, lo: float, hi: float) -> tuple[float, str]:
     """(value, 'ok') inside [lo, hi]; (nan, 'censored-low' | 'censored-high') outside."""
     if value < lo - 1e-9:
@@ -119,8 +138,10 @@ def fit_with_ci(levels: np.ndarray, y: np.ndarray, correct: np.ndarray, groups: 
                 ps: tuple[float, ...] = (0.5, 0.75)) -> dict:
     """Point fit and bootstrap CIs (resampling `groups`, i.e. source files) of DT_p for each p.
 
-    Returns {x50, slope, lapse, nll, n_levels, lo, hi, dt{P}, dt{P}_status, dt{P}_lo, dt{P}_hi,
-    dt{P}_lo_status, dt{P}_hi_status} with P = 50 / 75; censored values are NaN with a status.
+    Returns {x50, slope, lapse, nll, rise_p, n_levels, lo, hi, dt{P}, dt{P}_status, dt{P}_lo, dt{P}_hi,
+    dt{P}_lo_status, dt{P}_hi_status} with P = 50 / 75; censored values are NaN with a status. A fit
+    no better than chance (rise_p >= RISE_ALPHA) has every DT `no-rise` and its CI bounds `n/a`
+    (the bootstrap still runs, so the generator moves on exactly as for any other curve).
     """
     x, n, k = level_counts(levels, y, correct)
     out: dict = {"n_levels": int(x.size), "n_clips": int(len(levels))}
@@ -128,7 +149,8 @@ def fit_with_ci(levels: np.ndarray, y: np.ndarray, correct: np.ndarray, groups: 
         return out | {"status": "too few levels"}
     f = fit(x, n, k, max_lapse)
     lo, hi = float(x.min()), float(x.max())
-    out |= {"x50": f.x50, "slope": f.slope, "lapse": f.lapse, "nll": f.nll, "lo": lo, "hi": hi, "status": OK}
+    out |= {"x50": f.x50, "slope": f.slope, "lapse": f.lapse, "nll": f.nll, "rise_p": rise_pvalue(f.nll, n),
+            "lo": lo, "hi": hi, "status": OK}
     uniq, inv = np.unique(groups, return_inverse=True)
     boot = {p: [] for p in ps}
     for _ in range(bootstrap):
@@ -151,11 +173,16 @@ def fit_with_ci(levels: np.ndarray, y: np.ndarray, correct: np.ndarray, groups: 
                 continue
             v = float(np.quantile(vals, q, method="inverted_cdf"))
             out[f"{tag}_{side}"], out[f"{tag}_{side}_status"] = censor(v, lo, hi)
+        if out["rise_p"] >= RISE_ALPHA:  # no threshold to place, censored or not
+            out[tag], out[f"{tag}_status"] = float("nan"), NO_RISE
+            for side in ("lo", "hi"):
+                out[f"{tag}_{side}"], out[f"{tag}_{side}_status"] = float("nan"), "n/a"
     return out
 
 
 def describe(row: dict, tag: str, unit: str, to_unit=lambda v: v) -> str:
-    """'3.1 [0.2, 6.0] dB', '< -5 dB', '> 20 dB' for one DT of a fit_with_ci row."""
+    """'3.1 [0.2, 6.0] dB', '< -5 [< -5, -2.6] dB', '> 20 [4.7, > 20] dB' or 'no rise above chance' for one DT
+    of a fit_with_ci row."""
     def one(v: float, status: str) -> str:
         if status == LOW:
             return f"< {to_unit(row['lo']):g}"
@@ -166,5 +193,7 @@ def describe(row: dict, tag: str, unit: str, to_unit=lambda v: v) -> str:
         return f"{to_unit(v):.3g}"
     if row.get("status") != OK:
         return "n/a"
+    if row[f"{tag}_status"] == NO_RISE:
+        return "no rise above chance"
     main = one(row[tag], row[f"{tag}_status"])
     return f"{main} [{one(row[f'{tag}_lo'], row[f'{tag}_lo_status'])}, {one(row[f'{tag}_hi'], row[f'{tag}_hi_status'])}] {unit}"

@@ -10,7 +10,8 @@ import polars as pl
 from audioprobe.detect.latency import summary
 from audioprobe.runtime.headline import STATUS
 
-_STATUS = {"censored-low": STATUS["censored_low"], "censored-high": STATUS["censored_high"]}
+_STATUS = {"censored-low": STATUS["censored_low"], "censored-high": STATUS["censored_high"],
+           "no-rise": STATUS["no_rise"]}
 
 
 def headline_values(results: dict[str, dict], systems: list[str]) -> dict:

@@ -39,8 +39,9 @@ class Source:
 
 
 def catalogue(roots: dict[str, Path], speech_sources: list[str], nonspeech_types: list[str],
-              colours: list[str], colour_files: int) -> list[Source]:
-    """Every usable source file (sorted), from the dataset roots that are given."""
+              colours: list[str], colour_files: int, esc50_excluded: list[str] = ()) -> list[Source]:
+    """Every usable source file (sorted), from the dataset roots that are given; ESC-50 clips of a
+    category in `esc50_excluded` are never a source (`esc50_excluded_files` counts them)."""
     out: list[Source] = []
     if "librispeech" in speech_sources:
         for u in librispeech.list_utterances(roots["librispeech"], "all"):
@@ -52,6 +53,8 @@ def catalogue(roots: dict[str, Path], speech_sources: list[str], nonspeech_types
             out.append(Source("speech_commands", "speech", c.relpath, spk, spk))
     if {"environment", "animals"} & set(nonspeech_types):
         for c in esc50.list_clips(roots["esc50"]):
+            if c.category in esc50_excluded:
+                continue
             kind = "animals" if c.target in ANIMAL_TARGETS else "environment"
             if kind in nonspeech_types:
                 src = Path(c.relpath).name.split("-")[1]  # <fold>-<src>-<take>-<target>.wav
@@ -66,6 +69,15 @@ def catalogue(roots: dict[str, Path], speech_sources: list[str], nonspeech_types
                 rel = f"colour/{c}-{k}"
                 out.append(Source("colour", "noise", rel, f"colour:{rel}", ""))
     return sorted(out, key=lambda s: (s.kind, s.file_id))
+
+
+def esc50_excluded_files(root: Path, excluded: list[str]) -> dict[str, int]:
+    """{category: ESC-50 files of it in this copy} for every excluded category (0 when the copy has none)."""
+    counts = dict.fromkeys(excluded, 0)
+    for c in esc50.list_clips(root):
+        if c.category in counts:
+            counts[c.category] += 1
+    return counts
 
 
 class Waves:

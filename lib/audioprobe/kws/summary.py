@@ -21,6 +21,8 @@ from audioprobe.kws.runs import RunResult, run_name
 from audioprobe.metrics.seed_stats import paired_ttest, summarize
 
 NA = STATUS["undefined"]  # "n/a"
+ACC_BOUNDS = (0.0, 1.0)  # an accuracy; its CI is cut to these (metrics/seed_stats.py)
+GAIN_BOUNDS = (-1.0, 1.0)  # a difference of two accuracies
 LAYER_KEYS = ("fire_rate", "always_on", "selective", "entropy")
 THRESHOLD_KEYS = ("threshold_mean", "threshold_std")
 # The seed document's comparison table (its experiment 000, text runs): backbone,
@@ -76,7 +78,7 @@ def best_run(runs: Sequence[RunSummary]) -> RunSummary:
 def lif_gain(runs: Sequence[RunSummary]) -> dict:
     """Paired LIF gain in test accuracy (lif − base, pairs share a replica = seed and data).
 
-    Returns n_pairs, mean, ci95_low, ci95_high (t interval of the mean difference),
+    Returns n_pairs, mean, ci95_low, ci95_high (t interval of the mean difference, cut to [-1, 1]),
     t_stat, p (two-sided paired t-test) and status. The mean and its CI are NA unless
     the CI is defined: with one pair, or differences constant up to rounding (whose
     sample variance is 0, not evidence of certainty), the comparison is undefined.
@@ -96,7 +98,7 @@ def lif_gain(runs: Sequence[RunSummary]) -> dict:
             status = "n/a: 1 replica per condition; the comparison is undefined"
         return {**out, "status": status}
     diff = np.asarray(b, np.float64) - np.asarray(a, np.float64)
-    s = summarize(diff)
+    s = summarize(diff, bounds=GAIN_BOUNDS)
     return {**out, "mean": s["mean"], "ci95_low": s["ci95_low"], "ci95_high": s["ci95_high"],
             "t_stat": test["t_stat"], "p": test["p_value"], "status": "ok"}
 
@@ -113,7 +115,7 @@ def headline_values(runs: Sequence[RunSummary], *, chance_acc: float, n_test: in
     groups = by_condition(runs)
     out: dict = {}
     for cond in ("base", "lif"):
-        s = summarize([r.result["test_acc"] for r in groups[cond]])
+        s = summarize([r.result["test_acc"] for r in groups[cond]], bounds=ACC_BOUNDS)
         for stat in ("mean", "ci95_low", "ci95_high"):
             out[f"{cond}.test_acc.{stat}"] = _na(s[stat])
     gain = lif_gain(runs)
@@ -146,10 +148,10 @@ def run_rows(runs: Sequence[RunSummary]) -> list[dict]:
 
 
 def condition_rows(runs: Sequence[RunSummary]) -> list[dict]:
-    """Test accuracy per condition across replicas: n, mean, std, 95 % CI (NA when undefined)."""
+    """Test accuracy per condition across replicas: n, mean, std, 95 % CI cut to [0, 1] (NA when undefined)."""
     rows = []
     for cond, rs in by_condition(runs).items():
-        s = summarize([r.result["test_acc"] for r in rs])
+        s = summarize([r.result["test_acc"] for r in rs], bounds=ACC_BOUNDS)
         rows.append({"condition": cond, **{k: _na(v) for k, v in s.items()},
                      "best_val_acc_mean": float(np.mean([r.result["best_val_acc"] for r in rs]))})
     return rows

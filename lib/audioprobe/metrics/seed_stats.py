@@ -1,5 +1,12 @@
 """Across-replica statistics: mean ± std, 95 % t confidence interval, paired t-test.
 
+An interval of a bounded quantity (an accuracy in [0, 1], a difference of two accuracies in
+[-1, 1]) is the t-interval cut to those bounds (`summarize(..., bounds=...)`). The true mean
+lies inside its bounds, so the cut interval contains it exactly when the t-interval does: the
+coverage is unchanged, and no interval claims an accuracy above 1 (three replicas with
+t(0.975, 2) = 4.30 reach past 1 easily). A bound at 0 or 1 then means "the data cannot rule out
+the bound", not that the spread ends there.
+
 Undefined quantities (a std of one value, a t-test on fewer than two pairs or on
 differences with zero variance) come back as None with a reason, never as NaN, so
 metrics JSON stays valid and `dvc metrics diff` never compares NaN.
@@ -14,22 +21,29 @@ import numpy as np
 from scipy import stats
 
 
-def summarize(values: Sequence[float], confidence: float = 0.95) -> dict[str, float | int | None]:
+def summarize(values: Sequence[float], confidence: float = 0.95,
+              bounds: tuple[float, float] | None = None) -> dict[str, float | int | None]:
     """Return n, mean, sample std (ddof 1) and the two-sided t confidence interval of the mean.
 
-    std and the interval are None when n < 2.
+    std and the interval are None when n < 2. With `bounds` (lo, hi), the range the quantity
+    lives in, every value must lie in it and the interval is cut to it (module docstring).
     """
     x = np.asarray(values, dtype=np.float64)
     if x.size == 0:
         raise ValueError("summarize needs at least one value")
     if not np.isfinite(x).all():
         raise ValueError(f"summarize got non-finite values: {x.tolist()}")
+    if bounds is not None and not (bounds[0] <= x.min() and x.max() <= bounds[1]):
+        raise ValueError(f"summarize: values {x.tolist()} outside their bounds {list(bounds)}")
     out: dict[str, float | int | None] = {"n": int(x.size), "mean": float(x.mean())}
     if x.size < 2:
         return {**out, "std": None, "ci95_low": None, "ci95_high": None}
     std = float(x.std(ddof=1))
     half = float(stats.t.ppf(0.5 + confidence / 2.0, df=x.size - 1)) * std / math.sqrt(x.size)
-    return {**out, "std": std, "ci95_low": out["mean"] - half, "ci95_high": out["mean"] + half}
+    lo, hi = out["mean"] - half, out["mean"] + half
+    if bounds is not None:
+        lo, hi = max(lo, float(bounds[0])), min(hi, float(bounds[1]))
+    return {**out, "std": std, "ci95_low": lo, "ci95_high": hi}
 
 
 def constant_up_to_rounding(values: np.ndarray, scale: float = 1.0, rel: float = 1e-9) -> bool:

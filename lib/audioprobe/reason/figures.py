@@ -14,9 +14,10 @@ from audioprobe.runtime.atomic import atomic_file  # noqa: E402
 
 
 def accuracy_by_type(table: list[dict], arms: list[str], path: str | Path, banners: list[str],
-                     metric: str = "em") -> None:
+                     metric: str = "em", labels: dict[str, str] | None = None) -> None:
     """Grouped bars: `metric` per taskname (and overall) per arm, CI error bars; a dashed line per group
-    for the `majority` rows of `table` when present; banners in the title."""
+    for the `majority` rows of `table` when present; banners in the title; the legend names arms by
+    `labels` (e.g. `htsat (random-init)`)."""
     rows = [r for r in table if r["metric"] == metric and r["group"] in ("overall", "taskname")]
     groups = ["all"] + sorted({r["value"] for r in rows if r["group"] == "taskname"})
     cell = {(r["arm"], r["value"]): r for r in rows}
@@ -27,14 +28,14 @@ def accuracy_by_type(table: list[dict], arms: list[str], path: str | Path, banne
         means = np.array([cell[(arm, g)]["mean"] if (arm, g) in cell else np.nan for g in groups])
         lo = np.array([cell[(arm, g)]["ci_low"] if (arm, g) in cell else np.nan for g in groups])
         hi = np.array([cell[(arm, g)]["ci_high"] if (arm, g) in cell else np.nan for g in groups])
-        ax.bar(x + (k - (len(arms) - 1) / 2) * width, means, width, label=arm,
+        ax.bar(x + (k - (len(arms) - 1) / 2) * width, means, width, label=(labels or {}).get(arm, arm),
                yerr=np.vstack([means - lo, hi - means]), capsize=2)
     maj = np.array([cell[("majority", g)]["mean"] if ("majority", g) in cell else np.nan for g in groups])
     if np.isfinite(maj).any():  # the type's train-majority answer: what the question type alone gives
         ax.hlines(maj, x - 0.42, x + 0.42, colors="black", linestyles="--", linewidth=1.2,
                   label="majority answer (train)")
-    labels = [f"{g}\n(n={cell[(arms[0], g)]['n']})" if (arms[0], g) in cell else g for g in groups]
-    ax.set_xticks(x, labels, fontsize=8)
+    ticks = [f"{g}\n(n={cell[(arms[0], g)]['n']})" if (arms[0], g) in cell else g for g in groups]
+    ax.set_xticks(x, ticks, fontsize=8)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("exact match (normalised)" if metric == "em" else metric)
     ax.set_xlabel("question type (taskname); bars: 95 % bootstrap CI")

@@ -18,6 +18,13 @@ def weights_records(lm_rec: dict, enc_prov: dict[str, dict]) -> dict[str, dict]:
     return out
 
 
+def arm_labels(encoders: dict[str, str | None], enc_prov: dict[str, dict]) -> dict[str, str]:
+    """{arm: label} for tables, legends and console lines: `<arm> (random-init)` for an arm whose encoder
+    (`encoders[arm]`, None for blind) ran with random weights, the arm's name otherwise."""
+    return {a: f"{a} ({RANDOM_INIT})" if e and enc_prov.get(e, {}).get("weights") == RANDOM_INIT else a
+            for a, e in encoders.items()}
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}"
 
@@ -26,15 +33,17 @@ def _p(p: float | None) -> str:
     return "n/a" if p is None else f"{p:.4f}"
 
 
-def type_markdown(arms: list[str], table: list[dict], baseline: list[dict], type_pairs: list[dict]) -> list[str]:
+def type_markdown(arms: list[str], table: list[dict], baseline: list[dict], type_pairs: list[dict],
+                  labels: dict[str, str] | None = None) -> list[str]:
     """The per-type section: exact match per arm and of the train-majority answer, then each arm pair's
     paired difference per type with McNemar's p (raw and Holm-adjusted across types)."""
+    name = (labels or {}).get
     em = {(r["arm"], r["value"]): r for r in table + baseline if r["metric"] == "em" and r["group"] == "taskname"}
     types = sorted({v for _, v in em})
     lines = ["", "## By question type", "",
              "Exact match % per type. `majority` answers every question with its type's most frequent gold "
              "answer in the train split: what the question type alone gives, with no model and no audio.", "",
-             "| type | n | majority % | " + " | ".join(f"{a} %" for a in arms) + " |",
+             "| type | n | majority % | " + " | ".join(f"{name(a, a)} %" for a in arms) + " |",
              "|---|---|---|" + "---|" * len(arms)]
     for t in types:
         n = em[(arms[0], t)]["n"]
@@ -47,7 +56,8 @@ def type_markdown(arms: list[str], table: list[dict], baseline: list[dict], type
               "| a | b | type | n | a − b (pp) | 95 % CI | p (McNemar) | p (Holm) | only a right | only b right |",
               "|---|---|---|---|---|---|---|---|---|---|"]
     for p in type_pairs:
-        lines.append(f"| {p['arm_a']} | {p['arm_b']} | {p['taskname']} | {p['n']} | {100 * p['diff']:+.1f} | "
+        lines.append(f"| {name(p['arm_a'], p['arm_a'])} | {name(p['arm_b'], p['arm_b'])} | {p['taskname']} | {p['n']} "
+                     f"| {100 * p['diff']:+.1f} | "
                      f"{100 * p['ci_low']:+.1f}…{100 * p['ci_high']:+.1f} | {_p(p['p_mcnemar'])} | "
                      f"{_p(p.get('p_mcnemar_holm'))} | {p['only_a']} | {p['only_b']} |")
     return lines
@@ -55,9 +65,12 @@ def type_markdown(arms: list[str], table: list[dict], baseline: list[dict], type
 
 def report_markdown(arms: list[str], table: list[dict], pairs: list[dict], lm_rec: dict,
                     enc_prov: dict[str, dict], notes: list[str], n_rows: int, *, baseline: list[dict] = (),
-                    type_pairs: list[dict] = (), decode: dict | None = None) -> str:
+                    type_pairs: list[dict] = (), decode: dict | None = None,
+                    labels: dict[str, str] | None = None) -> str:
     """Return the markdown report: banners, overall table with CIs, paired tests, the per-type
-    section (with `baseline`, `type_pairs`), the decoding budget (with `decode`), provenance."""
+    section (with `baseline`, `type_pairs`), the decoding budget (with `decode`), provenance
+    (arms shown by `labels`, e.g. `htsat (random-init)`)."""
+    name = (labels or {}).get
     lines = ["# reason: test-split comparison", ""]
     lines += [f"**WARNING: {n}**" for n in notes] + ([""] if notes else [])
     lines += [f"{n_rows} test rows; exact match after normalisation (case, punctuation, articles, whitespace); "
@@ -74,8 +87,8 @@ def report_markdown(arms: list[str], table: list[dict], pairs: list[dict], lm_re
         letter = _pct(cell[(a, "letter")]["mean"]) if (a, "letter") in cell else "n/a"
         yn = _pct(cell[(a, "yes_no")]["mean"]) if (a, "yes_no") in cell else "n/a"
         n_cut = decode["cut"][a] if decode is not None else "n/a"
-        lines.append(f"| {a} | {_pct(em['mean'])} | {_pct(em['ci_low'])}–{_pct(em['ci_high'])} | {letter} | {yn} "
-                     f"| {cell[(a, 'f1')]['mean']:.3f} | {n_cut} |")
+        lines.append(f"| {name(a, a)} | {_pct(em['mean'])} | {_pct(em['ci_low'])}–{_pct(em['ci_high'])} | {letter} "
+                     f"| {yn} | {cell[(a, 'f1')]['mean']:.3f} | {n_cut} |")
     maj = next((r for r in baseline if r["group"] == "overall"), None)
     if maj is not None:
         lines.append(f"| majority (train answer per type) | {_pct(maj['mean'])} | {_pct(maj['ci_low'])}–"
@@ -84,11 +97,11 @@ def report_markdown(arms: list[str], table: list[dict], pairs: list[dict], lm_re
               "| a | b | a − b (pp) | 95 % CI | p (paired bootstrap) | p (McNemar) | only a right | only b right |",
               "|---|---|---|---|---|---|---|---|"]
     for p in pairs:
-        lines.append(f"| {p['arm_a']} | {p['arm_b']} | {100 * p['diff']:+.1f} | {100 * p['ci_low']:+.1f}…"
+        lines.append(f"| {name(p['arm_a'], p['arm_a'])} | {name(p['arm_b'], p['arm_b'])} | {100 * p['diff']:+.1f} | {100 * p['ci_low']:+.1f}…"
                      f"{100 * p['ci_high']:+.1f} | {p['p_bootstrap']:.4f} | {p['p_mcnemar']:.4f} | {p['only_a']} "
                      f"| {p['only_b']} |")
     if type_pairs:
-        lines += type_markdown(arms, table, list(baseline), list(type_pairs))
+        lines += type_markdown(arms, table, list(baseline), list(type_pairs), labels)
     lines += ["", "Weights:", "", f"- LM: {lm_rec['name']} ({lm_rec['source']}, sha256 {lm_rec['sha256'][:12]})"]
     for enc, prov in sorted(enc_prov.items()):
         shown = {k: v for k, v in prov.items() if k != "path"}  # no host paths in committed files
@@ -97,7 +110,7 @@ def report_markdown(arms: list[str], table: list[dict], pairs: list[dict], lm_re
 
 
 def examples_markdown(rows: list[dict], preds: dict[str, list[str]], scores: dict[str, list[dict]], n: int,
-                      notes: list[str]) -> str:
+                      notes: list[str], labels: dict[str, str] | None = None) -> str:
     """Return a markdown table of the first `n` test questions per question type with every arm's answer."""
     arms = list(preds)
     picked, seen = [], {}
@@ -110,7 +123,7 @@ def examples_markdown(rows: list[dict], preds: dict[str, list[str]], scores: dic
     picked.sort()
     lines = ["# reason: example answers (test split; ✓ = exact match)", ""]
     lines += [f"**WARNING: {t}**" for t in notes] + ([""] if notes else [])
-    lines += ["| # | type | question | gold | " + " | ".join(arms) + " |",
+    lines += ["| # | type | question | gold | " + " | ".join((labels or {}).get(a, a) for a in arms) + " |",
               "|---|---|---|---|" + "---|" * len(arms)]
     esc = lambda s: s.replace("|", "\\|").replace("\n", " ")  # noqa: E731
     for i in picked:

@@ -146,6 +146,20 @@ def test_a_crashing_rank_fails_in_one_line_and_leaves_the_previous_outputs(work,
     assert sorted(p.name for p in crash.iterdir()) == ["adapter", "finetune.json", "live"]  # no temp folders
 
 
+def test_finetune_curves_carry_the_banner_of_their_data_and_weights(one):
+    """The random-init stand-in on toy clips that are not the embedded corpus (no provenance record): the
+    curves' banner column (the chart draws it) says random-init, and not synthetic."""
+    import polars as pl
+
+    from audioprobe.runtime.headline import BANNER_FIELD, RANDOM_INIT_BANNER
+
+    curves = sorted((one / "live").rglob("*.tsv"))
+    assert len(curves) >= 3
+    for f in curves:
+        t = pl.read_csv(f, separator="\t")
+        assert t.columns[-1] == BANNER_FIELD and set(t[BANNER_FIELD]) == {RANDOM_INIT_BANNER}, f
+
+
 def test_a_batch_that_does_not_split_is_one_line_naming_the_key(work):
     _write_params(work / "params-bad.yaml", {"detect": {"llm": {"finetune": {"nproc": 3}}}})
     proc = _finetune(work, 1, "bad", params="params-bad.yaml")

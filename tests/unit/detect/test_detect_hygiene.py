@@ -67,5 +67,5 @@ def test_rebalance_keeps_the_quota_round_robin_and_reports_drops(tmp_path):
     assert d["candidates"].sum() == 8 and d["failed_vad"].sum() == 2 and d["kept"].sum() == 4
     c = counts(kept)
     assert c["test"].to_list() == [2, 2] and c["total"].sum() == 4
-    with pytest.raises(DataError, match="need 4; raise detect.dataset.oversample"):
+    with pytest.raises(DataError, match="need 4; rerun detect_dataset .*max_oversample"):
         rebalance(m, {"train": 0, "dev": 0, "test": 4})

@@ -4,9 +4,11 @@ plot files byte for byte, and every stage process runs pinned over a hostile env
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
+import polars as pl
 import yaml
 
 from audioprobe.runtime import numerics
@@ -47,10 +49,21 @@ def test_failed_analyze_keeps_last_good_outputs(fixtures_dir, tmp_path):
                "--no-progress")
     analyze = ("stages.kws_analyze", "--features", str(feats), "--runs", str(runs), "--metrics", str(metrics),
                "--plots", str(plots), "--params", str(params_file))
-    _stage(*analyze)
+    ran = _stage(*analyze)
     m = json.loads(metrics.read_text())
     assert m["kws.ttest.p"] == "n/a" and m["kws.lif_gain.mean"] == "n/a"  # one replica: undefined
     assert len(m) <= 24 and all(k.startswith("kws.") for k in m)
+    # real data (a `path` source): every charted table and curve carries the banner column, empty,
+    # so no chart says "synthetic" (issue 21); the console prints no 17-digit float
+    from audioprobe.runtime.headline import BANNER_FIELD
+    from stages.kws_analyze import CHARTED
+
+    charted = [plots / n for n in CHARTED] + sorted((live / "lif-0").rglob("*.tsv"))
+    assert len(charted) >= len(CHARTED) + 4
+    for f in charted:
+        t = pl.read_csv(f, separator="\t" if f.suffix == ".tsv" else ",", infer_schema_length=0)
+        assert t.columns[-1] == BANNER_FIELD and set(t[BANNER_FIELD].fill_null("")) == {""}, f
+    assert not re.search(r"\d\.\d{7,}", ran.stdout), ran.stdout
     good = _snapshot(plots) | {metrics: metrics.read_bytes()}
     assert len(good) >= 11
     # The stage pinned its own numeric environment over the hostile one it was started with, and

@@ -175,3 +175,23 @@ def test_combined_checkpoint_hash_names_the_set():
     other = RUNS[:-1] + [_run("lif", 2, 0.82, 0.70, [0.1, 0.2, 0.3])]
     other[-1].result["checkpoint_sha256"] = "f" * 64
     assert combined_checkpoint_sha256(other) != h
+
+
+def test_accuracy_intervals_stay_in_their_bounds():
+    """Near-perfect replicas (the real-data case of issue 21: a CI up to 1.064): CIs stop at 1.0 in every output."""
+    runs = [_run("base", r, a, 0.9, [0.0, 0.0, 0.0]) for r, a in enumerate((0.96, 1.0, 1.0))]
+    runs += [_run("lif", r, a, 0.9, [0.1, 0.2, 0.3]) for r, a in enumerate((0.90, 1.0, 1.0))]
+    v = headline_values(runs, chance_acc=1 / 35, n_test=350)
+    for cond in ("base", "lif"):
+        assert 0.0 <= v[f"{cond}.test_acc.ci95_low"] < v[f"{cond}.test_acc.mean"] < v[f"{cond}.test_acc.ci95_high"] == 1.0
+    rows = {r["condition"]: r for r in condition_rows(runs)}
+    assert rows["lif"]["ci95_high"] == 1.0 and rows["lif"]["ci95_low"] == pytest.approx(v["lif.test_acc.ci95_low"])
+    g = lif_gain(runs)  # diffs 0.06, 0, 0: a t interval reaching -0.19, inside [-1, 1]
+    assert -1.0 <= g["ci95_low"] < g["mean"] < g["ci95_high"] <= 1.0
+
+
+def test_kws_analyze_console_numbers_are_rounded():
+    from stages.kws_analyze import _num
+
+    assert _num(0.036666666666666667, "+.4f") == "+0.0367" and _num(0.0123456789, ".3g") == "0.0123"
+    assert _num(NA, "+.4f") == "n/a"

@@ -113,7 +113,7 @@ def test_train_stage_outputs_are_bit_identical(fixtures_dir, tmp_path):
         assert text == (tmp_path / "live1" / rel).read_text(), rel
         assert "timestamp" not in text, rel
     val_acc = (tmp_path / "live0/plots/metrics/val_acc.tsv").read_text().splitlines()
-    assert val_acc[0] == "step\tval_acc" and [r.split("\t")[0] for r in val_acc[1:]] == ["1", "2"]
+    assert val_acc[0] == "step\tval_acc\tbanner" and [r.split("\t")[0] for r in val_acc[1:]] == ["1", "2"]
     a, b = (json.loads((o / "result.json").read_text()) for o in outs)
     assert a == b and a["epochs"] == 2 and a["norm_preserve"] is False and a["cfc_impl"] == "fast"
 

@@ -65,3 +65,19 @@ def test_accuracy_and_confusion_matrix():
     assert cm.sum() == 6 and cm.trace() == 4
     with pytest.raises(ValueError):
         confusion_matrix([3], [0], 3)
+
+
+def test_summarize_cuts_the_interval_of_a_bounded_quantity_to_its_bounds():
+    """Three replicas of an accuracy: the t interval reaches past 1, the bounded one stops at 1.0."""
+    acc = [0.9, 1.0, 1.0]
+    free = summarize(acc)
+    half = stats.t.ppf(0.975, 2) * 0.05773502691896258 / math.sqrt(3)
+    assert free["ci95_high"] == pytest.approx(free["mean"] + half) and free["ci95_high"] > 1.0  # the defect: 1.11
+    out = summarize(acc, bounds=(0.0, 1.0))
+    assert out["ci95_high"] == 1.0
+    assert out["ci95_low"] == pytest.approx(free["ci95_low"]) and out["mean"] == free["mean"]
+    assert out["std"] == pytest.approx(0.05773502691896258)
+    low = summarize([0.0, 0.0, 0.1], bounds=(0.0, 1.0))
+    assert low["ci95_low"] == 0.0 and low["ci95_high"] == pytest.approx(summarize([0.0, 0.0, 0.1])["ci95_high"])
+    with pytest.raises(ValueError, match="outside their bounds"):
+        summarize([0.5, 1.2], bounds=(0.0, 1.0))

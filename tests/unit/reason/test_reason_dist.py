@@ -126,6 +126,13 @@ def test_one_and_two_processes_train_the_same_mapper(work):
         np.testing.assert_allclose(w1[k].numpy(), w2[k].numpy(), rtol=0, atol=1e-4, err_msg=k)
     assert sorted(p.name for p in (work / "two/live").rglob("*.tsv")) == \
         sorted(p.name for p in (work / "one/live").rglob("*.tsv"))
+    # the curves' banner column (reason_*_loss charts draw it): embedded ReasonAQA is synthetic data
+    from audioprobe.runtime.headline import BANNER_FIELD, SYNTHETIC_BANNER
+
+    for f in (work / "one/live").rglob("*.tsv"):
+        header, *lines = f.read_text().splitlines()
+        assert header.split("\t")[-1] == BANNER_FIELD
+        assert lines and all(ln.split("\t")[-1].startswith(SYNTHETIC_BANNER) for ln in lines), f
 
 
 def test_params_refuse_a_global_batch_that_does_not_split():
