@@ -14,7 +14,7 @@ from audioprobe.runtime.headline import MAX_KEYS, SYNTHETIC_BANNER
 # Tiny but complete: every stage, every default arm, the real metrics code path.
 TINY = {
     "reason": {
-        "lm": {"hidden": 32, "intermediate": 64, "vocab_size": 300, "steps": 20},
+        "lm": {"hidden": 32, "intermediate": 64, "vocab_size": 300, "steps": 20, "audio_steps": 10},
         "train": {"max_steps": 12, "eval_every": 6, "warmup_steps": 2, "device": "cpu"},
         "encode": {"device": "cpu"},
         "eval": {"bootstrap": 100, "examples": 4},

@@ -110,8 +110,8 @@ class Musan(DatasetSource):
 
 class ReasonAqaEmbedded(Strict):
     seed: int = Field(0, ge=0)
-    rows: int = Field(1440, ge=8)
-    clips: int = Field(240, ge=4)  # distinct audio clips the questions are about
+    rows: int = Field(4000, ge=8)
+    clips: int = Field(480, ge=4)  # distinct audio clips the questions are about
 
 
 class ReasonAqa(DatasetSource):

@@ -43,9 +43,16 @@ def encode_clips(root: Path, clips: list[str], encoder: Encoder, max_seconds: fl
                        attrs={"data": data, "max_seconds": max_seconds}, progress=progress, d=d)
 
 
-def read_features(folder: str | Path) -> tuple[dict[str, np.ndarray], dict]:
-    """Return ({clip: float32 [frames, dim]}, encoder.json) of one encoder's store."""
+def read_features(folder: str | Path, only: list[str] | None = None) -> tuple[dict[str, np.ndarray], dict]:
+    """Return ({clip: float32 [frames, dim]}, encoder.json) of one encoder's store; with `only`, just
+    those clips (the others are never read), DataError if the store lacks one."""
     if not (Path(folder) / "index.parquet").is_file():
         raise DataError(f"{folder}: no encoded features; run `dvc repro reason_encode` first")
     store = EncoderStore(folder)
-    return store.by_id(), store.meta
+    if only is None:
+        return store.by_id(), store.meta
+    pos = {item: i for i, item in enumerate(store.index["item_id"].to_list())}
+    missing = [c for c in only if c not in pos]
+    if missing:
+        raise DataError(f"{folder}: {len(missing)} clip(s) not encoded, e.g. {missing[0]}; rerun reason_encode")
+    return {c: store.frames(pos[c]) for c in only}, store.meta

@@ -28,7 +28,14 @@ class ReasonLM(Strict):
     # Fraction of text rows preceded by their clips' captions (train split text, no audio):
     # it teaches the tiny LM to read a context line where the audio prefix goes later.
     context_fraction: float = Field(1.0, ge=0.0, le=1.0)
-    steps: int = Field(600, ge=1)
+    steps: int = Field(300, ge=1)
+    # Then the LM learns to read audio, as a real pretrained audio-LM has: `audio_steps` steps on
+    # train-split rows with an audio prefix from `front_end`'s features through a front-end mapper
+    # trained with it (answer + EOS loss; LM and front-end mapper both trained, then the LM is
+    # frozen and the front-end mapper dropped: every arm trains its own mapper from scratch).
+    # 0 = text only. Nothing of the val or test split reaches this stage.
+    audio_steps: int = Field(800, ge=0)
+    front_end: Literal["mel", "htsat", "mimi_semantic", "mimi_full"] = "mel"
     batch_size: int = Field(16, ge=1, le=1024)
     lr: float = Field(3e-3, gt=0.0, le=1.0)
     threads: int = Field(1, ge=1, le=64)  # 1: extra threads only spin on a shared small CPU
@@ -152,6 +159,13 @@ class Reason(Strict):
     encode: ReasonEncode = ReasonEncode()
     train: ReasonTrain = ReasonTrain()
     eval: ReasonEval = ReasonEval()
+
+    @model_validator(mode="after")
+    def _front_end_encoded(self) -> Reason:
+        if self.lm.name == "embedded" and self.lm.audio_steps and self.lm.front_end not in self.encode.encoders:
+            raise ValueError(f"lm.front_end {self.lm.front_end!r} must be in encode.encoders "
+                             f"{self.encode.encoders} (its features train the embedded LM to read audio)")
+        return self
 
     @model_validator(mode="after")
     def _arms_encoded(self) -> Reason:

@@ -123,3 +123,32 @@ def train_mapper(lm, mapper: AudioMapper, train: ArmBatches, dev: ArmBatches, pa
                 best_state = {k: v.detach().clone() for k, v in mapper.state_dict().items()}
     assert best_state is not None
     return best_state, history
+
+
+def train_prefix_lm(lm, front: AudioMapper, data: ArmBatches, pad_id: int, steps: int, batch_size: int, lr: float,
+                    seed: int) -> list[float]:
+    """Train the LM *and* a front-end mapper on [audio prefix | prompt | answer + EOS] rows; return the losses.
+
+    The embedded stand-in for an LM pretrained to hear (reason_lm, after its text phase): both
+    learn together, AdamW with a cosine decay, gradient norm clipped at 1. The caller freezes the
+    LM afterwards and drops `front`; only the rows in `data` (the train split) are ever seen.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    params = [p for p in (*lm.parameters(), *front.parameters()) if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps))))
+    lm.train()
+    front.train()
+    losses = []
+    for _ in range(steps):
+        idx = torch.randint(len(data), (min(batch_size, len(data)),), generator=gen).tolist()
+        loss = data.loss(lm, front, idx, pad_id)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+    lm.eval()
+    front.eval()
+    return losses

@@ -171,7 +171,7 @@ def test_reasonaqa_rows_right_by_construction(written_twice):
     assert all(rows.values()) and len(all_rows) >= 50
     assert len({r["taskname"] for r in all_rows}) >= 4
     assert {r["subtype"] for r in all_rows} == {"open", "source", "presence", "same_source", "longer", "louder",
-                                                "loudness", "duration"}
+                                                "loudness", "duration", "nature"}
     for r in all_rows:
         assert set(r) == set(reasonaqa.FIELDS)
         c1 = _cap(r["caption1"])
@@ -202,6 +202,9 @@ def test_reasonaqa_rows_right_by_construction(written_twice):
             assert ans == c1["loud"]
         elif sub == "duration":
             assert ans == ("yes" if c1["sec"] > 5.0 else "no")
+        elif sub == "nature":  # answerable from the question text alone: the named sound, not the clip's
+            named = re.match(r"Is (.+) a sound of nature\?", r["input"])[1]
+            assert ans == ("yes" if named.replace(" ", "_") in s_raqa.NATURE else "no")
         else:
             raise AssertionError(f"unknown subtype {sub}")
 

@@ -31,7 +31,7 @@ ENCODER = "mel"
 TINY = {
     "data": {"reasonaqa": {"embedded": {"rows": 120, "clips": 24}}},
     "reason": {
-        "lm": {"hidden": 32, "intermediate": 64, "vocab_size": 300, "steps": 20},
+        "lm": {"hidden": 32, "intermediate": 64, "vocab_size": 300, "steps": 20, "audio_steps": 10},
         "encode": {"device": "cpu", "batch_size": 1},  # 24 clips in blocks of 16 + 8: ranks 0 and 1 take one each
         "train": {"arms": [ENCODER], "max_steps": 8, "eval_every": 4, "warmup_steps": 2, "batch_size": 8,
                   "device": "cpu"},
@@ -57,13 +57,13 @@ def work(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("reason_dist")
     params = deep_update(yaml.safe_load((REPO / "params.yaml").read_text()), TINY)
     (work / "params.yaml").write_text(yaml.safe_dump(params))
-    # The three stages in one process (one interpreter start instead of three).
+    # The three stages in one process (one interpreter start instead of three); the LM hears the mel store.
     script = "\n".join([
         "import typer",
         "from stages import data_download, reason_encode, reason_lm",
         "for app, args in ((data_download.app, ['--dataset', 'reasonaqa', '--out', 'raw']),",
-        "                  (reason_lm.app, ['--raw', 'raw', '--out', 'lm']),",
-        f"                  (reason_encode.app, ['--encoder', '{ENCODER}', '--raw', 'raw', '--out', 'features/{ENCODER}'])):",
+        f"                  (reason_encode.app, ['--encoder', '{ENCODER}', '--raw', 'raw', '--out', 'features/{ENCODER}']),",
+        "                  (reason_lm.app, ['--raw', 'raw', '--features', 'features', '--out', 'lm'])):",
         "    typer.main.get_command(app).main(args, standalone_mode=False)",
     ])
     _ok(subprocess.run([sys.executable, "-c", script], cwd=work, env=stage_env(), capture_output=True, text=True,

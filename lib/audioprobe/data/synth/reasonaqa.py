@@ -1,7 +1,10 @@
 """Embedded ReasonAQA: QA rows about procedural ESC-50 / MUSAN-style clips, right by construction.
 
 Question types (taskname): identify the sound, multiple choice, yes/no presence,
-compare two clips (same source? which is louder?), loudness and duration.
+compare two clips (same source? which is louder?), loudness and duration, all answerable only
+from the audio; and `knowledge` (is a named sound a sound of nature?), answerable from the
+question text alone (the named sound is drawn at random, not taken from the clip), so an LM
+without audio must match one with audio there.
 Clips are split train/val/test first; a row only uses clips of its own split.
 """
 
@@ -23,6 +26,8 @@ from audioprobe.data.params import ReasonAqaEmbedded
 SR = 16000
 LABELS = [*sounds.ESC50_ORDER[:12], "music", "pink_noise"]
 LETTERS = "ABCD"
+# Knowledge questions: which labels are sounds of nature (the rest are made by people or machines).
+NATURE = frozenset({"rain", "chirping_birds", "crickets", "sea_waves", "water_drops"})
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,7 @@ def _row(taskname, subtype, c1: ClipMeta, c2: ClipMeta | None, question, answer)
 
 
 def _question(rng: np.random.Generator, clips: list[ClipMeta]) -> dict:
-    kinds = ["identify", "mcq", "presence", "compare_same", "compare_louder", "loudness", "duration"]
+    kinds = ["identify", "mcq", "presence", "compare_same", "compare_louder", "loudness", "duration", "knowledge"]
     if len(clips) < 2:  # a one-clip split cannot pair two different clips
         kinds = [k for k in kinds if not k.startswith("compare")]
     kind = rng.choice(kinds)
@@ -70,6 +75,10 @@ def _question(rng: np.random.Generator, clips: list[ClipMeta]) -> dict:
         rng.shuffle(opts)
         listing = " ".join(f"{LETTERS[i]}) {o.replace('_', ' ')}" for i, o in enumerate(opts))
         return _row("mcq", "source", c1, None, f"Which sound is heard? {listing}", LETTERS[opts.index(c1.label)])
+    if kind == "knowledge":  # the text names the sound: answerable without listening
+        named = str(rng.choice(LABELS))
+        return _row("knowledge", "nature", c1, None, f"Is {named.replace('_', ' ')} a sound of nature?",
+                    "yes" if named in NATURE else "no")
     if kind == "presence":
         asked = c1.label if rng.random() < 0.5 else str(rng.choice([lab for lab in LABELS if lab != c1.label]))
         return _row("yes_no", "presence", c1, None, f"Is there {asked.replace('_', ' ')} in this recording?",
