@@ -16,7 +16,7 @@ import numpy as np
 from audioprobe.runtime.atomic import atomic_file
 from audioprobe.runtime.headline import RANDOM_INIT_BANNER, SYNTHETIC_BANNER
 from audioprobe.phase0.decision import DecisionRule, criteria
-from audioprobe.phase0.summary import best_scheme, quotable
+from audioprobe.phase0.summary import best_scheme, net_effect, quotable
 
 ORIGIN = ("Origin (real Mimi latents, LibriSpeech train-clean-100): FAIL - eval VR 0.997 for mean_vq64 "
           "(random control 0.999), 0.988 for pca8_vq256 (random control 0.995).")
@@ -168,20 +168,35 @@ def verdict(
         names = decision.get("passing_schemes", "")
         assert best is not None  # a passing scheme has an eval VR
         nxt = "" if synthetic or lat.get("random_init") else " Proceed to Phase 1 (minimal Engram modelling)."
-        return (f"PASS at lag {lag}: {names} meet every criterion; the best eval VR is {best[1]:.3f} ({best[0]}), "
-                f"so coarse context clusters explain {1 - best[1]:.0%} of next-step variance on unseen "
-                f"speakers.{nxt}{skip_txt}{tail}")
+        return (f"PASS at lag {lag}: {names} meet every criterion; the best eval VR is {best[1]:.3f} ({best[0]})"
+                f"{effect_text(values, best[0], best[1], lag)} on unseen speakers.{nxt}{skip_txt}{tail}")
     if best is None:
         return (f"FAIL at lag {lag}: no scheme has an eval VR that can be quoted (every scheme is excluded "
                 f"beyond the {flag:.0%} flag, or has no eval speakers): there is no evidence of structure."
                 f"{skip_txt}{tail}")
-    rnd = values.get(f"lag{lag}.{best[0]}.eval.all.random_vr")
-    rnd_txt = f" vs {rnd:.3f} for its random control" if isinstance(rnd, float) else ""
     reading = ("" if synthetic or lat.get("random_init") else
                " A negative result for these latents: no reusable lookup structure at this granularity.")
     return (f"FAIL at lag {lag}: no conditioning scheme meets every criterion. The lowest quotable eval VR is "
-            f"{best[1]:.3f} ({best[0]}){rnd_txt}: coarse context clusters explain {max(0.0, 1 - best[1]):.1%} "
-            f"of next-step variance (the rule needs > {1 - rule.vr_max:.0%}).{reading}{skip_txt}{tail}")
+            f"{best[1]:.3f} ({best[0]}){effect_text(values, best[0], best[1], lag)} (the rule needs VR < "
+            f"{rule.vr_max:g}, i.e. > {1 - rule.vr_max:.0%} in-sample).{reading}{skip_txt}{tail}")
+
+
+CONTROL = "its permuted random control (the same ids shuffled across the split: same cluster sizes, no link to the target)"
+
+
+def effect_text(values: dict[str, Any], scheme: str, vr: float, lag: int) -> str:
+    """The verdict's effect clause: net of the permuted control, saying which, raw shares beside it."""
+    rnd = values.get(f"lag{lag}.{scheme}.eval.all.random_vr")
+    net = net_effect(values, scheme, lag)
+    tm = values.get(f"lag{lag}.{scheme}.eval.all.vr_train_means")
+    tm_txt = (f"; around the train cluster means (out of sample) they explain {1 - float(tm):.1%}"
+              if isinstance(tm, (int, float)) else "")
+    if net is None:
+        return (f" with no defined random control: coarse context clusters explain {1 - vr:.1%} of next-step "
+                f"variance in-sample, an upper bound that no control corrects{tm_txt}")
+    return (f" vs {float(rnd):.3f} for {CONTROL}: net of that control, coarse context clusters explain "
+            f"{net:.1%} of next-step variance (eval VR_random − VR; in-sample {1 - vr:.1%}, of which the "
+            f"control explains {1 - float(rnd):.1%} by construction{tm_txt})")
 
 
 # ----------------------------------------------------------------------------- figures

@@ -122,6 +122,26 @@ def best_scheme(values: dict[str, Any], decision: dict[str, Any], schemes: list[
     return min(cands, key=lambda t: t[1]) if cands else None
 
 
+def net_effect(values: dict[str, Any], scheme: str, lag: int) -> float | None:
+    """Return the share of eval next-step variance the clusters explain beyond their permuted control.
+
+    (1 − VR) − (1 − VR_random) = VR_random − VR on the same eval samples: the in-sample VR
+    rewards small clusters (the control, with the same cluster sizes and no structure,
+    explains 1 − VR_random by construction), so only the difference is an effect.
+    None when the control is undefined.
+    """
+    vr = values.get(f"lag{lag}.{scheme}.eval.all.vr")
+    rnd = values.get(f"lag{lag}.{scheme}.eval.all.random_vr")
+    if not isinstance(vr, (int, float)) or not isinstance(rnd, (int, float)):
+        return None
+    return float(rnd) - float(vr)
+
+
+def _net(values: dict[str, Any], scheme: str, lag: int) -> Any:
+    net = net_effect(values, scheme, lag)
+    return STATUS["undefined"] if net is None else round(net, 6)
+
+
 def _value(values: dict[str, Any], key: str, excluded: bool) -> Any:
     v = values.get(key)
     if _number(v):
@@ -134,7 +154,9 @@ def headline_values(
 ) -> dict[str, Any]:
     """Return the phase0 headline (unprefixed keys; audioprobe.runtime.headline adds `phase0.` and provenance).
 
-    decision, lag, best_scheme, best_eval_vr, and per scheme of ALL_SCHEMES at the decision
+    decision, lag, best_scheme, best_eval_vr, best_explained_net_of_control (the verdict's
+    number: the best scheme's eval VR_random − VR, the share of next-step variance it explains
+    beyond its permuted control), and per scheme of ALL_SCHEMES at the decision
     lag: eval_vr, eval_vr_random (its permuted control), excluded (excluded mass over the
     flag on train or eval) and entropy_gain_nats (eval nats/dim reduction minus the
     control's). A fully excluded scheme reads "excluded"; one that did not run, "n/a".
@@ -145,6 +167,7 @@ def headline_values(
         "lag": int(lag),
         "best_scheme": best[0] if best else STATUS["undefined"],
         "best_eval_vr": best[1] if best else STATUS["undefined"],
+        "best_explained_net_of_control": _net(values, best[0], lag) if best else STATUS["undefined"],
     }
     for s in ALL_SCHEMES:
         pre = f"lag{lag}.{s}."

@@ -148,3 +148,29 @@ def test_confidence_rows_leave_excluded_values_empty_and_carry_threshold_and_not
     assert all(r["note"] == notes["pca8_vq256"] for r in flagged)
     assert {r["vr"] for r in flagged if r["estimate"] == "around train cluster means"} == {None}
     assert all(r["vr_max"] == RULE.vr_max and r["banner"] == SYNTHETIC_BANNER for r in rows)
+
+
+def test_verdict_quotes_the_effect_net_of_its_permuted_control_and_says_so():
+    # issue 21: eval VR 0.881 with a control at 0.967 read "explain 11.9 %"; the control alone
+    # explains 3.3 % by construction, so the effect is 0.967 − 0.881 = 8.6 %.
+    m = table(**{"train.all.vr": 0.90, "eval.all.vr": 0.881, "eval.all.random_vr": 0.967,
+                 "eval.all.vr_train_means": 0.95})
+    d = decide(m, SCHEMES, RULE)
+    assert d["decision"] == "FAIL"
+    text = verdict(m, d, SCHEMES, RULE, summary())
+    assert "0.881 (mean_vq64)" in text and "0.967 for its permuted random control" in text
+    assert "net of that control, coarse context clusters explain 8.6% of next-step variance" in text
+    assert "clusters explain 11.9%" not in text  # the raw in-sample share is no longer the claim
+    assert "in-sample 11.9%, of which the control explains 3.3% by construction" in text
+    assert "around the train cluster means (out of sample) they explain 5.0%" in text
+    h = headline_values(m, d, SCHEMES, 1, 0.1)
+    assert abs(h["best_explained_net_of_control"] - 0.086) < 1e-9
+    # a pass quotes the net effect too
+    ok = table(**{"eval.all.random_vr": 0.98})
+    text = verdict(ok, decide(ok, SCHEMES, RULE), SCHEMES, RULE, summary())
+    assert "PASS at lag 1" in text and "net of that control, coarse context clusters explain 43.0%" in text
+    # no control: the raw share is named an uncorrected upper bound
+    del m["lag1.mean_vq64.eval.all.random_vr"]
+    text = verdict(m, decide(m, SCHEMES, RULE), SCHEMES, RULE, summary())
+    assert "with no defined random control" in text and "an upper bound" in text
+    assert headline_values(m, d, SCHEMES, 1, 0.1)["best_explained_net_of_control"] == STATUS["undefined"]
