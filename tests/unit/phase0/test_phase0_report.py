@@ -146,7 +146,7 @@ def test_confidence_rows_leave_excluded_values_empty_and_carry_threshold_and_not
     assert all(r["vr"] is None and r["note"] == EXCLUDED_NOTE for r in gone)  # empty, never 0
     flagged = [r for r in rows if r["scheme"] == "pca8_vq256"]
     assert all(r["note"] == notes["pca8_vq256"] for r in flagged)
-    assert {r["vr"] for r in flagged if r["estimate"] == "around train cluster means"} == {None}
+    assert {r["vr"] for r in flagged} == {None}  # an excluded scheme draws nothing (issue 21)
     assert all(r["vr_max"] == RULE.vr_max and r["banner"] == SYNTHETIC_BANNER for r in rows)
 
 
@@ -174,3 +174,77 @@ def test_verdict_quotes_the_effect_net_of_its_permuted_control_and_says_so():
     text = verdict(m, decide(m, SCHEMES, RULE), SCHEMES, RULE, summary())
     assert "with no defined random control" in text and "an upper bound" in text
     assert headline_values(m, d, SCHEMES, 1, 0.1)["best_explained_net_of_control"] == STATUS["undefined"]
+
+
+def remnant_table() -> dict:
+    """pca8_vq256 keeps 3 % of its samples, each alone in its cluster: every re-estimated VR is 0.000."""
+    m = table()
+    pre = "lag1.pca8_vq256."
+    for split in ("train", "eval"):
+        m[f"{pre}{split}.all.excluded_mass"] = 0.97
+        m[f"{pre}{split}.all.excluded_flag"] = True
+        m[f"{pre}{split}.all.n_included"] = 30
+        for sl in ("all", "high_energy", "medial"):
+            m[f"{pre}{split}.{sl}.vr"] = 0.0
+            m[f"{pre}{split}.{sl}.random_vr"] = 0.0
+    m[f"{pre}eval.all.degradation"] = 0.0
+    m[f"{pre}eval.all.entropy_gain_nats"] = 0.4
+    m[f"{pre}eval.all.vr_train_means"] = 0.0
+    return m
+
+
+def test_an_excluded_scheme_shows_no_number_and_meets_no_criterion():
+    # issue 21: "excluded means no number anywhere".
+    m = remnant_table()
+    d = decide(m, SCHEMES, RULE)
+    assert d["pca8_vq256.excluded"] is True and d["mean_vq64.excluded"] is False
+    for c in ("vr_train", "vr_eval", "degradation", "medial_eval", "high_energy_train"):
+        assert d[f"pca8_vq256.{c}"] is False and f"pca8_vq256.{c}_value" not in d  # 0.000 is never "met"
+        assert d[f"pca8_vq256.{c}_status"] == "excluded"
+    rows = decision_rows(d, SCHEMES, RULE)
+    vr = next(r for r in rows if r["scheme"] == "pca8_vq256" and r["criterion"] == "vr_eval")
+    assert vr["value"] is None and vr["status"] == "excluded" and vr["met"] is False
+    exc = next(r for r in rows if r["scheme"] == "pca8_vq256" and r["criterion"] == "exclusion_eval")
+    assert exc["value"] == 0.97 and exc["met"] is False  # the reason stays visible
+    text = render_report(m, d, SCHEMES, RULE, summary())
+    matrix = text.split("Decision matrix")[1].split("Verdict")[0]
+    vr_line = next(line for line in matrix.splitlines() if line.startswith("VR eval (all)"))
+    assert vr_line.split()[-2:] == ["excluded", "x"] and "0.000" not in vr_line
+    gain_line = next(line for line in matrix.splitlines() if "gain over control" in line)
+    assert gain_line.split()[-1] == "excluded"
+    h = headline_values(m, d, SCHEMES, 1, 0.1)
+    assert h["pca8_vq256.excluded"] is True
+    for k in ("eval_vr", "eval_vr_random", "entropy_gain_nats"):
+        assert h[f"pca8_vq256.{k}"] == STATUS["excluded"]
+    assert h["mean_vq64.eval_vr"] == 0.55  # an included scheme keeps its numbers
+    # the origin's rule (no exclusion guard) judges the remnant's numbers and so shows them
+    origin = DecisionRule(require_low_exclusion=False)
+    d0 = decide(m, SCHEMES, origin)
+    assert d0["pca8_vq256.vr_eval_value"] == 0.0 and d0["pca8_vq256.vr_eval"] is True
+
+
+def test_vr_by_slice_draws_no_bar_for_an_excluded_scheme(tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.axes import Axes
+
+    from audioprobe.phase0.report import plot_vr_by_slice
+
+    heights: list[float] = []
+    real_bar = Axes.bar
+
+    def bar(self, x, height, *a, **k):
+        heights.append(float(height))
+        return real_bar(self, x, height, *a, **k)
+
+    monkeypatch.setattr(Axes, "bar", bar)
+    m = remnant_table()
+    for sl in ("all", "high_energy", "medial"):
+        for split in ("train", "eval"):
+            m[f"lag1.mean_vq64.{split}.{sl}.vr"] = 0.5
+    d = decide(m, SCHEMES, RULE)
+    plot_vr_by_slice(m, ["pca8_vq256"], RULE, 0.1, [], tmp_path / "a.png", d)
+    assert heights == [] and (tmp_path / "a.png").stat().st_size > 0  # no zero-height bar that reads as perfect
+    plot_vr_by_slice(m, SCHEMES, RULE, 0.1, [], tmp_path / "b.png", d)
+    assert heights == [0.5] * 6  # mean_vq64's bars only
