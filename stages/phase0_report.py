@@ -85,7 +85,7 @@ def main(
     report.plot_cluster_variance(clusters, schemes, cfg.lag, marks, plots / "cluster_variance.png")
     report.plot_cluster_means(clusters, schemes, cfg.lag, marks, plots / "cluster_means_pca.png")
     notes = report.flag_notes(values, schemes, cfg.lag, flag, decision)
-    report.plot_speakers(speakers, schemes, cfg.lag, marks, plots / "speaker_vr.png", notes)
+    report.plot_speakers(speakers, schemes, cfg.lag, marks, plots / "speaker_vr.png", notes, rule.vr_max)
     write_csv(plots / "confidence_curve.csv", report.confidence_rows(curve, schemes, rule, marks, notes))
     write_csv(plots / "decision.csv", decision_rows(decision, schemes, rule))
     text = report.render_report(values, decision, schemes, rule, summary)

@@ -383,8 +383,13 @@ def _title(ax, scheme: str, notes: dict[str, str] | None, text: str = "") -> Non
 
 
 def plot_speakers(speakers: list[dict], schemes: list[str], lag: int, marks: list[str], path: Path,
-                  notes: dict[str, str] | None = None) -> None:
-    """Per-speaker VR around the train cluster means, per split (1 = no structure)."""
+                  notes: dict[str, str] | None = None, vr_max: float | None = None) -> None:
+    """Per-speaker VR around the train cluster means, per split (1 = no structure).
+
+    The y axis always spans 0 to at least 1.05, with the no-structure line at 1 and the pass
+    threshold `vr_max`: autoscaled to the data (0.94–1.00 on the embedded default) a chance-level
+    spread looked like structure.
+    """
     fig, axes = _grid(len(schemes), f"phase0: per-speaker VR around train cluster means (lag {lag})", marks)
     splits = ["train", "heldout", "eval"]
     for ax, s in zip(axes, schemes, strict=True):
@@ -400,7 +405,11 @@ def plot_speakers(speakers: list[dict], schemes: list[str], lag: int, marks: lis
             ax.set_title(s, fontsize=9)
             continue
         ax.boxplot([data[i] for i in keep], tick_labels=[f"{splits[i]}\n({len(data[i])} spk)" for i in keep])
-        ax.axhline(1.0, color="grey", ls=":", label="1 = no structure")
+        ax.axhline(1.0, color="grey", ls=":", label="1 = no structure (chance)")
+        if vr_max is not None:
+            ax.axhline(vr_max, color="#222222", ls="--", lw=1.2, label=f"pass: VR < {vr_max:g}")
+        top = max(max(max(d) for d in (data[i] for i in keep)), 1.0)
+        ax.set_ylim(0.0, max(1.05, top * 1.05))
         _title(ax, s, notes)
         ax.set_ylabel("VR around train cluster means")
         ax.legend(fontsize=7)

@@ -248,3 +248,22 @@ def test_vr_by_slice_draws_no_bar_for_an_excluded_scheme(tmp_path, monkeypatch):
     assert heights == [] and (tmp_path / "a.png").stat().st_size > 0  # no zero-height bar that reads as perfect
     plot_vr_by_slice(m, SCHEMES, RULE, 0.1, [], tmp_path / "b.png", d)
     assert heights == [0.5] * 6  # mean_vq64's bars only
+
+
+def test_speaker_vr_axis_spans_zero_to_past_one_with_reference_lines(tmp_path, monkeypatch):
+    # issue 21: autoscaled to 0.94–1.00, a chance-level spread of speaker VRs looked like structure.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from audioprobe.phase0 import report
+
+    figs = []
+    monkeypatch.setattr(report, "_save", lambda fig, path: figs.append(fig))
+    spk = [{"scheme": "mean_vq64", "split": sp, "lag": 1, "vr_train_means": v}
+           for sp in ("train", "eval") for v in (0.94, 0.96, 0.99, 1.0)]
+    report.plot_speakers(spk, ["mean_vq64"], 1, [], tmp_path / "s.png", None, RULE.vr_max)
+    ax = figs[0].axes[0]
+    lo, hi = ax.get_ylim()
+    assert lo == 0.0 and hi >= 1.05
+    assert {round(float(line.get_ydata()[0]), 3) for line in ax.get_lines()
+            if len(set(line.get_ydata())) == 1 and line.get_xdata()[0] == 0} >= {1.0, 0.6}
