@@ -185,8 +185,8 @@ def verdict(
     reading = ("" if synthetic or lat.get("random_init") else
                " A negative result for these latents: no reusable lookup structure at this granularity.")
     return (f"FAIL at lag {lag}: no conditioning scheme meets every criterion. The lowest quotable eval VR is "
-            f"{best[1]:.3f} ({best[0]}){effect_text(values, best[0], best[1], lag)} (the rule needs VR < "
-            f"{rule.vr_max:g}, i.e. > {1 - rule.vr_max:.0%} in-sample).{reading}{skip_txt}{tail}")
+            f"{best[1]:.3f} ({best[0]}){effect_text(values, best[0], best[1], lag)}. The rule needs VR < "
+            f"{rule.vr_max:g} (> {1 - rule.vr_max:.0%} in-sample).{reading}{skip_txt}{tail}")
 
 
 CONTROL = "its permuted random control (the same ids shuffled across the split: same cluster sizes, no link to the target)"
