@@ -31,7 +31,8 @@ def test_tier1_models_injection_and_comparison(temp_repo):
     metrics = json.loads((root / "metrics/phase0_tier1.json").read_text())
     assert len(metrics) <= MAX_KEYS and all(k.startswith("phase0.tier1.") for k in metrics)
     for enc in ("mel", "mimi", "encodec"):
-        for key in ("vmf_dnll_per_dim_k1", "mdn_dnll_per_dim_k1", "vmf_cos_k1", "vmf_state_error_free_step4"):
+        for key in ("vmf_dnll_ctx_k1", "mdn_dnll_ctx_k1", "vmf_dnll_k1_vs_kmax", "mdn_dnll_k1_vs_kmax",
+                    "vmf_cos_k1", "vmf_state_error_free_step4"):
             v = metrics[f"phase0.tier1.{enc}.{key}"]
             assert isinstance(v, float) and math.isfinite(v), (enc, key, v)
     assert metrics["phase0.tier1.weights.mimi"] == "random-init" == metrics["phase0.tier1.weights.encodec"]
@@ -44,6 +45,9 @@ def test_tier1_models_injection_and_comparison(temp_repo):
     assert set(table.filter(pl.col("rate") == "common")["frame_rate"]) == {12.5}
     assert set(table["eval_speakers"]) == {"2/2"}  # every eval speaker in every row
     assert (table["epochs"] == 1.0).all()  # equal passes for every representation
+    # every row is also read against the context-free model of its family (same capacity and passes)
+    assert table["dnll_ctx_per_dim_mean"].is_finite().all() and table["ctxfree_nll_per_dim_mean"].is_finite().all()
+    assert table["undertrained"].dtype == pl.Boolean
     # steps follow the sample count: 75 Hz has ~6x the steps of 12.5 Hz (same passes)
     enc = table.filter((pl.col("encoder") == "encodec") & (pl.col("family") == "vmf") & (pl.col("k") == 1))
     steps = dict(zip(enc["rate"], enc["steps"]))
@@ -56,6 +60,7 @@ def test_tier1_models_injection_and_comparison(temp_repo):
     assert set(by_k["k"]) == {1, 2} and by_k["series"].n_unique() == 12
     report = (root / "plots/phase0/tier1_compare/report.txt").read_text()
     assert report.startswith(f"WARNING: {SYNTHETIC_BANNER}") and "random-init" in report
+    assert "What the context adds (the headline)" in report
     ckpt = root / "data/phase0/tier1/vmf"
     assert (ckpt / "encodec_native_k1.safetensors").is_file() and (ckpt / "encodec_common_k2.json").is_file()
     assert not (ckpt / "mimi_common_k1.safetensors").exists()  # native = common: trained once

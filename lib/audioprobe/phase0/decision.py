@@ -7,6 +7,11 @@ eval). VR here is `vr`, the origin's definition. Added guards: a criterion whose
 is missing (every sample excluded, or an empty split/slice) fails — an all-excluded
 scheme can never pass — and, with `require_low_exclusion`, so does a scheme whose
 train or eval excluded mass is flagged (> phase0.metrics.excluded_mass_flag).
+
+Excluded means no number: for a scheme with no included train or eval sample, or (with
+`require_low_exclusion`) a flagged one, and for a criterion whose own split × slice is
+empty or flagged, the criterion carries status "excluded", no value, and is not met (a
+VR of 0.000 over a remnant of one-sample clusters is not a pass of anything).
 """
 
 from __future__ import annotations
@@ -79,6 +84,31 @@ def _check(op: str, value: Any, threshold: float | None) -> bool:
     raise ValueError(f"unknown criterion op {op!r}")
 
 
+def _has_samples(metrics: dict[str, Any], prefix: str) -> bool:
+    n_inc = [metrics.get(f"{prefix}{split}.all.n_included") for split in ("train", "eval")]
+    return all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in n_inc)
+
+
+def scheme_excluded(metrics: dict[str, Any], scheme: str, rule: DecisionRule) -> bool:
+    """True when a scheme's VRs are not shown or met: no included train or eval sample, or (with
+    `require_low_exclusion`) its train or eval excluded mass is flagged — a VR over a small
+    remnant (every cluster a handful of samples) can read 0.000, which is not a result."""
+    prefix = f"lag{rule.lag}.{scheme}."
+    if not _has_samples(metrics, prefix):
+        return True
+    return rule.require_low_exclusion and any(
+        metrics.get(f"{prefix}{split}.all.excluded_flag") is not False for split in ("train", "eval"))
+
+
+def _slice_excluded(metrics: dict[str, Any], prefix: str, key: str, rule: DecisionRule) -> bool:
+    """True when the criterion's own split × slice has no included sample or (guarded) a flagged mass."""
+    split, sl = key.split(".")[:2]
+    n_inc = metrics.get(f"{prefix}{split}.{sl}.n_included")
+    if n_inc is not None and not n_inc:
+        return True
+    return rule.require_low_exclusion and metrics.get(f"{prefix}{split}.{sl}.excluded_flag") is True
+
+
 def decide(metrics: dict[str, Any], schemes: list[str], rule: DecisionRule) -> dict[str, Any]:
     """Return the decision as a flat dict (numbers/strings/bools only) for plots/phase0/report/decision.csv.
 
@@ -92,17 +122,24 @@ def decide(metrics: dict[str, Any], schemes: list[str], rule: DecisionRule) -> d
     for scheme in schemes:
         prefix = f"lag{rule.lag}.{scheme}."
         ok_all = True
+        gone = scheme_excluded(metrics, scheme, rule)
+        out[f"{scheme}.excluded"] = gone
         for c in criteria(rule):
             value = metrics.get(prefix + c.key)
             thr = getattr(rule, c.threshold) if c.threshold else None
+            if c.op != "false" and (gone or _slice_excluded(metrics, prefix, c.key, rule)):
+                # Excluded: the number describes a remnant (or nothing) and is neither shown nor met.
+                out[f"{scheme}.{c.name}"] = False
+                out[f"{scheme}.{c.name}_status"] = "excluded"
+                ok_all = False
+                continue
             ok = _check(c.op, value, thr)
             out[f"{scheme}.{c.name}"] = ok
             shown = metrics.get(prefix + c.value_key) if c.value_key else value
             if shown is not None and not isinstance(shown, str):
                 out[f"{scheme}.{c.name}_value"] = shown
             ok_all &= ok
-        n_inc = [metrics.get(f"{prefix}{split}.all.n_included") for split in ("train", "eval")]
-        out[f"{scheme}.has_samples"] = all(isinstance(v, int) and v > 0 for v in n_inc)
+        out[f"{scheme}.has_samples"] = _has_samples(metrics, prefix)
         ok_all &= out[f"{scheme}.has_samples"]
         out[f"{scheme}.pass"] = ok_all
         if ok_all:
@@ -125,11 +162,13 @@ def decision_rows(decision: dict[str, Any], schemes: list[str], rule: DecisionRu
             rows.append({
                 "lag": rule.lag, "scheme": scheme, "criterion": c.name,
                 "value": None if value is None else float(value),
+                "status": decision.get(f"{scheme}.{c.name}_status", "" if value is not None else "n/a"),
                 "op": c.op, "threshold": float(getattr(rule, c.threshold)) if c.threshold else None,
                 "met": bool(decision.get(f"{scheme}.{c.name}")),
             })
-        rows.append({"lag": rule.lag, "scheme": scheme, "criterion": "has_samples", "value": None, "op": "true",
-                     "threshold": None, "met": bool(decision.get(f"{scheme}.has_samples"))})
-        rows.append({"lag": rule.lag, "scheme": scheme, "criterion": "pass", "value": None, "op": "all",
+        rows.append({"lag": rule.lag, "scheme": scheme, "criterion": "has_samples", "value": None, "status": "",
+                     "op": "true", "threshold": None, "met": bool(decision.get(f"{scheme}.has_samples"))})
+        rows.append({"lag": rule.lag, "scheme": scheme, "criterion": "pass", "value": None,
+                     "status": "excluded" if decision.get(f"{scheme}.excluded") else "", "op": "all",
                      "threshold": None, "met": bool(decision.get(f"{scheme}.pass"))})
     return rows

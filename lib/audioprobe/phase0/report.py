@@ -16,7 +16,7 @@ import numpy as np
 from audioprobe.runtime.atomic import atomic_file
 from audioprobe.runtime.headline import RANDOM_INIT_BANNER, SYNTHETIC_BANNER
 from audioprobe.phase0.decision import DecisionRule, criteria
-from audioprobe.phase0.summary import best_scheme, quotable
+from audioprobe.phase0.summary import best_scheme, excluded, net_effect, quotable, shows_numbers
 
 ORIGIN = ("Origin (real Mimi latents, LibriSpeech train-clean-100): FAIL - eval VR 0.997 for mean_vq64 "
           "(random control 0.999), 0.988 for pca8_vq256 (random control 0.995).")
@@ -111,10 +111,12 @@ def render_report(
         for s in schemes:
             v = decision.get(f"{s}.{c.name}_value")
             mark = "" if decision.get(f"{s}.{c.name}") else " x"
-            cells.append(f"{_fmt(v) + mark:>{width}}")
+            text = decision.get(f"{s}.{c.name}_status") or _fmt(v)
+            cells.append(f"{text + mark:>{width}}")
         lines.append(f"{c.label:<28}{_threshold_text(c.op, thr, flag):<16}" + "".join(cells))
     lines.append(f"{'scheme passes':<44}" + "".join(f"{_fmt(decision.get(f'{s}.pass')):>{width}}" for s in schemes))
-    lines.append("(x = criterion not met; n/a = undefined, e.g. every sample excluded: counts as not met)")
+    lines.append("(x = criterion not met; n/a = undefined: counts as not met; excluded = the scheme or slice has no")
+    lines.append(" included sample or its excluded mass is flagged: no number is shown and the criterion is not met)")
 
     lines += ["", f"Supporting numbers (lag {lag}, eval unless marked)", ""]
     rows = [
@@ -134,8 +136,14 @@ def render_report(
         ("speaker VR eval std", "eval.all.speaker_vr_std"),
         ("speaker VR(train means) eval", "eval.all.speaker_vr_train_means_mean"),
     ]
+    # What describes the exclusion (masses, cluster counts) is shown for every scheme; results of an
+    # excluded scheme are not: they are computed on its small remnant.
+    keep = {"train.all.excluded_mass", "eval.all.excluded_mass", "k_effective", "k"}
+    hidden = {s for s in schemes if not shows_numbers(values, decision, s, lag, flag)}
     for label, key in rows:
-        lines.append(f"{label:<44}" + "".join(f"{_fmt(values.get(f'lag{lag}.{s}.{key}')):>{width}}" for s in schemes))
+        lines.append(f"{label:<44}" + "".join(
+            f"{'excluded' if s in hidden and key not in keep else _fmt(values.get(f'lag{lag}.{s}.{key}')):>{width}}"
+            for s in schemes))
     lines.append("(entropy reduction: ½Σlog σ² minus its cluster-weighted mean, per dim; the random control has the")
     lines.append(" same cluster sizes and no structure, so only the gain over it says something)")
     flagged = [s for s in schemes if not quotable(values, s, lag, flag)]
@@ -168,20 +176,35 @@ def verdict(
         names = decision.get("passing_schemes", "")
         assert best is not None  # a passing scheme has an eval VR
         nxt = "" if synthetic or lat.get("random_init") else " Proceed to Phase 1 (minimal Engram modelling)."
-        return (f"PASS at lag {lag}: {names} meet every criterion; the best eval VR is {best[1]:.3f} ({best[0]}), "
-                f"so coarse context clusters explain {1 - best[1]:.0%} of next-step variance on unseen "
-                f"speakers.{nxt}{skip_txt}{tail}")
+        return (f"PASS at lag {lag}: {names} meet every criterion; the best eval VR is {best[1]:.3f} ({best[0]})"
+                f"{effect_text(values, best[0], best[1], lag)} on unseen speakers.{nxt}{skip_txt}{tail}")
     if best is None:
         return (f"FAIL at lag {lag}: no scheme has an eval VR that can be quoted (every scheme is excluded "
                 f"beyond the {flag:.0%} flag, or has no eval speakers): there is no evidence of structure."
                 f"{skip_txt}{tail}")
-    rnd = values.get(f"lag{lag}.{best[0]}.eval.all.random_vr")
-    rnd_txt = f" vs {rnd:.3f} for its random control" if isinstance(rnd, float) else ""
     reading = ("" if synthetic or lat.get("random_init") else
                " A negative result for these latents: no reusable lookup structure at this granularity.")
     return (f"FAIL at lag {lag}: no conditioning scheme meets every criterion. The lowest quotable eval VR is "
-            f"{best[1]:.3f} ({best[0]}){rnd_txt}: coarse context clusters explain {max(0.0, 1 - best[1]):.1%} "
-            f"of next-step variance (the rule needs > {1 - rule.vr_max:.0%}).{reading}{skip_txt}{tail}")
+            f"{best[1]:.3f} ({best[0]}){effect_text(values, best[0], best[1], lag)}. The rule needs VR < "
+            f"{rule.vr_max:g} (> {1 - rule.vr_max:.0%} in-sample).{reading}{skip_txt}{tail}")
+
+
+CONTROL = "its permuted random control (the same ids shuffled across the split: same cluster sizes, no link to the target)"
+
+
+def effect_text(values: dict[str, Any], scheme: str, vr: float, lag: int) -> str:
+    """The verdict's effect clause: net of the permuted control, saying which, raw shares beside it."""
+    rnd = values.get(f"lag{lag}.{scheme}.eval.all.random_vr")
+    net = net_effect(values, scheme, lag)
+    tm = values.get(f"lag{lag}.{scheme}.eval.all.vr_train_means")
+    tm_txt = (f"; around the train cluster means (out of sample) they explain {1 - float(tm):.1%}"
+              if isinstance(tm, (int, float)) else "")
+    if net is None:
+        return (f" with no defined random control: coarse context clusters explain {1 - vr:.1%} of next-step "
+                f"variance in-sample, an upper bound that no control corrects{tm_txt}")
+    return (f" vs {float(rnd):.3f} for {CONTROL}: net of that control, coarse context clusters explain "
+            f"{net:.1%} of next-step variance (eval VR_random − VR; in-sample {1 - vr:.1%}, of which the "
+            f"control explains {1 - float(rnd):.1%} by construction{tm_txt})")
 
 
 # ----------------------------------------------------------------------------- figures
@@ -205,6 +228,18 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
+def _excluded_panel(ax, text: str) -> None:
+    """A hatched, labelled panel in place of bars: nothing there reads as a value."""
+    from matplotlib.patches import Rectangle
+
+    ax.add_patch(Rectangle((0, 0), 1, 1, transform=ax.transAxes, facecolor="none", edgecolor="#cc3311",
+                           hatch="//", alpha=0.35, lw=0))
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=9, color="#cc3311",
+            bbox={"facecolor": "white", "edgecolor": "#cc3311"})
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
 def _empty(ax, text: str = "no effective cluster\n(every sample excluded)") -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=9, color="#cc3311")
     ax.set_xticks([])
@@ -212,13 +247,15 @@ def _empty(ax, text: str = "no effective cluster\n(every sample excluded)") -> N
 
 
 def plot_vr_by_slice(values: dict[str, Any], schemes: list[str], rule: DecisionRule, flag: float,
-                     marks: list[str], path: Path) -> None:
+                     marks: list[str], path: Path, decision: dict[str, Any] | None = None) -> None:
     """VR per slice and split with its random control, the pass thresholds as lines.
 
-    An undefined or excluded VR is written as text, never drawn as a bar of 0; a scheme
-    over the exclusion flag is hatched and marked as not quotable.
+    An undefined VR is written as text, never drawn as a bar of 0; an excluded scheme (no
+    included sample, or excluded mass over the flag) gets a hatched panel saying so and no
+    bar. Only a flagged scheme that passes (the origin's rule) is drawn, hatched.
     """
     lag = rule.lag
+    passes = {s: bool((decision or {}).get(f"{s}.pass")) for s in schemes}
     fig, axes = _grid(len(schemes), f"phase0: VR per slice at lag {lag} (bars: scheme, black ticks: random "
                       "control; lower = more structure)", marks)
     slices = ("all", "high_energy", "medial")
@@ -227,8 +264,16 @@ def plot_vr_by_slice(values: dict[str, Any], schemes: list[str], rule: DecisionR
         pre = f"lag{lag}.{s}."
         ok = quotable(values, s, lag, flag)
         if not values.get(f"{pre}train.all.n_included"):
-            _empty(ax, f"{s}: excluded\n(every sample in clusters below\nthe train-size floor): no VR")
+            _excluded_panel(ax, f"{s}: excluded\n(every sample in clusters below\nthe train-size floor): no VR")
             ax.set_title(s, fontsize=9)
+            continue
+        if excluded(values, s, lag, flag) and not passes.get(s):
+            # A VR over a flagged remnant can be ~0 and would read as perfect: no bar at all.
+            exc = [values.get(f"{pre}{sp}.all.excluded_mass") for sp in splits]
+            exc_txt = "/".join(f"{e:.0%}" if isinstance(e, float) else "n/a" for e in exc)
+            _excluded_panel(ax, f"{s}: excluded\n{exc_txt} of train/eval samples in clusters\nbelow the "
+                            f"train-size floor (flag {flag:.0%}): no VR drawn")
+            ax.set_title(f"{s}: EXCLUDED", fontsize=9, color="#cc3311")
             continue
         for i, sl in enumerate(slices):
             thr = rule.vr_max if sl == "all" else rule.slice_vr_max
@@ -317,13 +362,17 @@ def plot_cluster_means(clusters: dict[str, np.ndarray], schemes: list[str], lag:
     _save(fig, path)
 
 
-def flag_notes(values: dict[str, Any], schemes: list[str], lag: int, flag: float) -> dict[str, str]:
-    """Return {scheme: subplot-title note} for schemes whose VRs may not be quoted."""
+def flag_notes(values: dict[str, Any], schemes: list[str], lag: int, flag: float,
+               decision: dict[str, Any] | None = None) -> dict[str, str]:
+    """Return {scheme: subplot-title note} for excluded schemes that still have train samples
+    (over the exclusion flag): the charts draw no value for them, only this note. A scheme
+    that passes (the origin's rule) is drawn and gets no note."""
     out = {}
     for s in schemes:
-        if values.get(f"lag{lag}.{s}.train.all.n_included") and not quotable(values, s, lag, flag):
+        if (values.get(f"lag{lag}.{s}.train.all.n_included") and excluded(values, s, lag, flag)
+                and not (decision or {}).get(f"{s}.pass")):
             mass = max((values.get(f"lag{lag}.{s}.{sp}.all.excluded_mass") or 0.0) for sp in ("train", "eval"))
-            out[s] = f"excluded {mass:.0%} > {flag:.0%} flag: not quoted"
+            out[s] = f"excluded {mass:.0%} > {flag:.0%} flag: no value drawn"
     return out
 
 
@@ -334,20 +383,33 @@ def _title(ax, scheme: str, notes: dict[str, str] | None, text: str = "") -> Non
 
 
 def plot_speakers(speakers: list[dict], schemes: list[str], lag: int, marks: list[str], path: Path,
-                  notes: dict[str, str] | None = None) -> None:
-    """Per-speaker VR around the train cluster means, per split (1 = no structure)."""
+                  notes: dict[str, str] | None = None, vr_max: float | None = None) -> None:
+    """Per-speaker VR around the train cluster means, per split (1 = no structure).
+
+    The y axis always spans 0 to at least 1.05, with the no-structure line at 1 and the pass
+    threshold `vr_max`: autoscaled to the data (0.94–1.00 on the embedded default) a chance-level
+    spread looked like structure.
+    """
     fig, axes = _grid(len(schemes), f"phase0: per-speaker VR around train cluster means (lag {lag})", marks)
     splits = ["train", "heldout", "eval"]
     for ax, s in zip(axes, schemes, strict=True):
         data = [[r["vr_train_means"] for r in speakers if r["scheme"] == s and r["split"] == sp
                  and r["lag"] == lag and r["vr_train_means"] is not None] for sp in splits]
         keep = [i for i, d in enumerate(data) if d]
+        if (notes or {}).get(s):
+            _excluded_panel(ax, f"{s}: excluded\n{notes[s]}")
+            ax.set_title(f"{s}: EXCLUDED", fontsize=9, color="#cc3311")
+            continue
         if not keep:
             _empty(ax)
             ax.set_title(s, fontsize=9)
             continue
         ax.boxplot([data[i] for i in keep], tick_labels=[f"{splits[i]}\n({len(data[i])} spk)" for i in keep])
-        ax.axhline(1.0, color="grey", ls=":", label="1 = no structure")
+        ax.axhline(1.0, color="grey", ls=":", label="1 = no structure (chance)")
+        if vr_max is not None:
+            ax.axhline(vr_max, color="#222222", ls="--", lw=1.2, label=f"pass: VR < {vr_max:g}")
+        top = max(max(max(d) for d in (data[i] for i in keep)), 1.0)
+        ax.set_ylim(0.0, max(1.05, top * 1.05))
         _title(ax, s, notes)
         ax.set_ylabel("VR around train cluster means")
         ax.legend(fontsize=7)
@@ -378,7 +440,9 @@ def confidence_rows(curve: list[dict], schemes: list[str], rule: DecisionRule, m
         note = (notes or {}).get(s, "") if defined else EXCLUDED_NOTE
         for r in mine:
             for key, estimate in ESTIMATES.items():
+                # An excluded (flagged) scheme's panel says so and draws nothing.
                 rows.append({"scheme": s, "split": r["split"], "keep_pct": r["keep_pct"], "n_kept": r["n_kept"],
-                             "estimate": estimate, "vr": r[key], "vr_max": rule.vr_max, "note": note,
+                             "estimate": estimate, "vr": None if note else r[key], "vr_max": rule.vr_max,
+                             "note": note,
                              "banner": "; ".join(marks)})
     return rows

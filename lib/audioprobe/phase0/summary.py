@@ -108,6 +108,22 @@ def quotable(values: dict[str, Any], scheme: str, lag: int, flag: float) -> bool
     return _number(values.get(f"lag{lag}.{scheme}.eval.all.vr"))
 
 
+def excluded(values: dict[str, Any], scheme: str, lag: int, flag: float) -> bool:
+    """True when a scheme is excluded: no included train or eval sample, or the excluded mass of
+    either split over the flag. Its VRs and entropy gains describe a remnant, so reports show none."""
+    for split in ("train", "eval"):
+        mass = values.get(f"lag{lag}.{scheme}.{split}.all.excluded_mass")
+        if not values.get(f"lag{lag}.{scheme}.{split}.all.n_included") or not _number(mass) or mass > flag:
+            return True
+    return False
+
+
+def shows_numbers(values: dict[str, Any], decision: dict[str, Any], scheme: str, lag: int, flag: float) -> bool:
+    """True unless the scheme is excluded; a scheme that passes (possible only with the origin's rule,
+    `require_low_exclusion: false`) keeps the numbers its pass rests on."""
+    return not excluded(values, scheme, lag, flag) or bool(decision.get(f"{scheme}.pass"))
+
+
 def best_scheme(values: dict[str, Any], decision: dict[str, Any], schemes: list[str], lag: int,
                 flag: float) -> tuple[str, float] | None:
     """Return (scheme, eval VR) the verdict may quote, or None.
@@ -122,6 +138,26 @@ def best_scheme(values: dict[str, Any], decision: dict[str, Any], schemes: list[
     return min(cands, key=lambda t: t[1]) if cands else None
 
 
+def net_effect(values: dict[str, Any], scheme: str, lag: int) -> float | None:
+    """Return the share of eval next-step variance the clusters explain beyond their permuted control.
+
+    (1 − VR) − (1 − VR_random) = VR_random − VR on the same eval samples: the in-sample VR
+    rewards small clusters (the control, with the same cluster sizes and no structure,
+    explains 1 − VR_random by construction), so only the difference is an effect.
+    None when the control is undefined.
+    """
+    vr = values.get(f"lag{lag}.{scheme}.eval.all.vr")
+    rnd = values.get(f"lag{lag}.{scheme}.eval.all.random_vr")
+    if not isinstance(vr, (int, float)) or not isinstance(rnd, (int, float)):
+        return None
+    return float(rnd) - float(vr)
+
+
+def _net(values: dict[str, Any], scheme: str, lag: int) -> Any:
+    net = net_effect(values, scheme, lag)
+    return STATUS["undefined"] if net is None else round(net, 6)
+
+
 def _value(values: dict[str, Any], key: str, excluded: bool) -> Any:
     v = values.get(key)
     if _number(v):
@@ -134,10 +170,13 @@ def headline_values(
 ) -> dict[str, Any]:
     """Return the phase0 headline (unprefixed keys; audioprobe.runtime.headline adds `phase0.` and provenance).
 
-    decision, lag, best_scheme, best_eval_vr, and per scheme of ALL_SCHEMES at the decision
+    decision, lag, best_scheme, best_eval_vr, best_explained_net_of_control (the verdict's
+    number: the best scheme's eval VR_random − VR, the share of next-step variance it explains
+    beyond its permuted control), and per scheme of ALL_SCHEMES at the decision
     lag: eval_vr, eval_vr_random (its permuted control), excluded (excluded mass over the
     flag on train or eval) and entropy_gain_nats (eval nats/dim reduction minus the
-    control's). A fully excluded scheme reads "excluded"; one that did not run, "n/a".
+    control's). An excluded scheme (`excluded`: true) reads "excluded" in its three numbers,
+    never a number computed on its remnant; one that did not run, "n/a".
     """
     best = best_scheme(values, decision, schemes, lag, flag)
     out: dict[str, Any] = {
@@ -145,6 +184,7 @@ def headline_values(
         "lag": int(lag),
         "best_scheme": best[0] if best else STATUS["undefined"],
         "best_eval_vr": best[1] if best else STATUS["undefined"],
+        "best_explained_net_of_control": _net(values, best[0], lag) if best else STATUS["undefined"],
     }
     for s in ALL_SCHEMES:
         pre = f"lag{lag}.{s}."
@@ -152,12 +192,12 @@ def headline_values(
             for k in ("eval_vr", "eval_vr_random", "excluded", "entropy_gain_nats"):
                 out[f"{s}.{k}"] = STATUS["undefined"]
             continue
-        masses = [values.get(f"{pre}{split}.all.excluded_mass") for split in ("train", "eval")]
-        all_excluded = not values.get(f"{pre}eval.all.n_included") or not values.get(f"{pre}train.all.n_included")
-        out[f"{s}.eval_vr"] = _value(values, f"{pre}eval.all.vr", all_excluded)
-        out[f"{s}.eval_vr_random"] = _value(values, f"{pre}eval.all.random_vr", all_excluded)
-        out[f"{s}.excluded"] = bool(all_excluded or any(not _number(m) or m > flag for m in masses))
-        out[f"{s}.entropy_gain_nats"] = _value(values, f"{pre}eval.all.entropy_gain_nats", all_excluded)
+        gone = excluded(values, s, lag, flag)
+        out[f"{s}.excluded"] = gone
+        hide = not shows_numbers(values, decision, s, lag, flag)
+        for key, metric in (("eval_vr", "vr"), ("eval_vr_random", "random_vr"),
+                            ("entropy_gain_nats", "entropy_gain_nats")):
+            out[f"{s}.{key}"] = STATUS["excluded"] if hide else _value(values, f"{pre}eval.all.{metric}", gone)
     return out
 
 

@@ -348,7 +348,8 @@ def _eval_json(family, encoders):
             for k in (1, 2):
                 rows.append({"family": family, "encoder": enc, "rate": rate, "k": k, "frame_rate": 12.5, "dim": 4,
                              "pooling": "none", "epochs": 1, "steps": 3, "n_train": 10, "n": 5, "eval_speakers": "5/5",
-                             "dnll_per_dim_mean": -0.1 * k, "cos_mean": 0.5 / k, "logm_r2": 0.1})
+                             "dnll_per_dim_mean": -0.1 * k, "cos_mean": 0.5 / k, "logm_r2": 0.1,
+                             "nll_per_dim_mean": 1.0 + 0.25 * k, "dnll_ctx_per_dim_mean": -0.05 / k})
     return {"representations": reps, "rows": rows}
 
 
@@ -361,10 +362,12 @@ def test_headline_keys_are_stable_and_within_budget():
     data, weights, extra = compare.provenance(evals)
     out = headline("phase0.tier1", {**values, **extra}, data, weights)
     assert len(out) <= MAX_KEYS
-    assert out["phase0.tier1.mel.vmf_dnll_per_dim_k1"] == pytest.approx(-0.1)
+    assert out["phase0.tier1.mel.vmf_dnll_ctx_k1"] == pytest.approx(-0.05)  # vs the context-free model
+    assert out["phase0.tier1.mel.mdn_dnll_k1_vs_kmax"] == pytest.approx(-0.25)  # 1.25 − 1.5
     assert out["phase0.tier1.mel.vmf_state_error_free_step16"] == 3.5
     assert out["phase0.tier1.encodec.vmf_state_error_free_step16"] == "n/a"
-    assert out["phase0.tier1.mimi.vmf_dnll_per_dim_k1"] == "n/a" and out["phase0.tier1.weights.mimi"] == "n/a"
+    assert out["phase0.tier1.mimi.vmf_dnll_ctx_k1"] == "n/a" and out["phase0.tier1.weights.mimi"] == "n/a"
+    assert out["phase0.tier1.mimi.vmf_dnll_k1_vs_kmax"] == "n/a"
     assert out["phase0.tier1.weights.mel"] == "none (mel)" and out["phase0.tier1.weights.encodec"] == "random-init"
     assert out["phase0.tier1.synthetic"] is True
     marks = compare.banners(data, weights)
@@ -390,3 +393,72 @@ def test_pooling_to_the_common_rate_stays_inside_utterances():
     assert p.offsets.tolist() == [0, 2, 4] and p.frame_rate == 12.5
     assert p.x[:, 0].tolist() == [2.5, 8.5, 14.5, 18.0]  # rows 0-5, 6-11 | 12-17, 18
     assert samples.pooled(s, 75.0) is s
+
+
+# ------------------------------------------------------------------ same-family context-free baseline (issue 21)
+def _mixture_frames(n: int, seed: int = 0) -> torch.Tensor:
+    """I.i.d. frames from a two-component mixture: at a gap k >= 2 the context (frames up to t − k)
+    is independent of Δx_t = x_t − x_{t−1}, a four-component mixture no single Gaussian fits."""
+    rng = np.random.default_rng(seed)
+    comp = rng.random(n) < 0.4
+    mu = np.where(comp[:, None], [-2.0, 1.0, 1.0], [1.5, -0.5, -1.0])
+    return torch.tensor(mu + 0.3 * rng.standard_normal((n, 3)), dtype=torch.float32)
+
+
+@pytest.mark.parametrize("family", train.FAMILIES)
+def test_a_context_free_model_of_the_family_absorbs_what_the_weak_baseline_misses(family):
+    from audioprobe.phase0.tier1.pipeline import context_free_metrics
+
+    x = _mixture_frames(4000)
+    t_train, t_eval, w, k = np.arange(8, 3000), np.arange(3000, 4000), 4, 2
+    cfg = train.TrainConfig(epochs=12.0, batch_size=128, lr=1e-2, seed=3)
+    base = train.fit_baseline(family, train.train_deltas(x, t_train))
+    models = []
+    for free in (False, True):
+        torch.manual_seed(0)
+        m = (train.build_context_free(family, 3, hidden=16, components=4) if free
+             else train.build_model(family, w * 3, 3, hidden=16, components=4))
+        train.init_from_baseline(m, base, 0)
+        train.train(m, x, t_train, k, w, cfg)
+        models.append(m)
+    cond = evaluate.per_sample(models[0], base, x, t_eval, k, w)
+    cf_nll = evaluate.per_sample(models[1], base, x, t_eval, k, w)["nll"]
+    row = {**evaluate.metrics(cond, 3, 0.1), **context_free_metrics(cond, cf_nll, 3, 0.1)}
+    # the context carries no information here: against its own family without context the
+    # conditioned model gains nothing ...
+    assert abs(row["dnll_ctx_per_dim_mean"]) < 0.06
+    if family == "mdn":  # ... while against one Gaussian it "gains" ~0.9 nats/dim: the weak baseline
+        assert row["dnll_per_dim_mean"] < -0.5
+        assert row["ctxfree_nll_per_dim_mean"] < row["baseline_nll_per_dim_mean"] - 0.5
+    else:  # Δx is symmetric: no mean direction to learn, the vMF's context-free model is its baseline
+        assert abs(row["ctxfree_nll_per_dim_mean"] - row["baseline_nll_per_dim_mean"]) < 0.01
+    with torch.no_grad():  # the context-free model ignores its input entirely
+        ctx, _ = samples.gather(x, t_eval[:5], k, w)
+        a = models[1].point(ctx)
+        b = models[1].point(torch.randn_like(ctx) * 100)
+    assert torch.equal(a, b)
+
+
+def test_context_gain_undertrained_flag_and_report_on_hand_rows():
+    rows = []
+    for fam in ("vmf", "mdn"):
+        for k, nll, dctx, dmean, dmed in ((1, 0.9, -0.2, -0.5, -0.6), (4, 1.05, -0.05, -0.35, -0.4),
+                                          (8, 1.1, 0.0, 0.3, -0.1)):
+            rows.append({"encoder": "mel", "rate": "common", "family": fam, "k": k, "frame_rate": 12.5, "dim": 4,
+                         "epochs": 1, "steps": 3, "eval_speakers": "5/5", "nll_per_dim_mean": nll,
+                         "dnll_per_dim_mean": dmean, "dnll_per_dim_median": dmed, "dnll_per_dim_trim": dmean,
+                         "dnll_total_mean": 4 * dmean, "cos_mean": 0.2, "logm_r2": 0.0,
+                         "dnll_ctx_per_dim_mean": dctx, "dnll_ctx_per_dim_median": dctx})
+    for r in rows:
+        r["undertrained"] = compare.undertrained(r)
+    assert [r["undertrained"] for r in rows] == [False, False, True] * 2  # mean +0.3, median −0.1
+    assert compare.undertrained({"dnll_ctx_per_dim_mean": 0.01, "dnll_ctx_per_dim_median": -0.02})
+    assert not compare.undertrained({"dnll_per_dim_mean": 0.01, "dnll_per_dim_median": 0.02})
+    assert compare.context_gain(rows, "mel", "common", "vmf") == (1, 8, pytest.approx(-0.2))
+    assert compare.context_gain(rows, "mimi", "common", "vmf")[2] == "n/a"
+    text = compare.render_report(rows, [], [], 16, 12.5)
+    section = text.split("What the context adds (the headline)")[1]
+    line = next(ln for ln in section.splitlines() if ln.startswith("mel      common  vmf"))
+    assert line.split()[3:] == ["-0.2000", "-0.2000", "8", "+0.0000", "-0.2000"]
+    assert "UNDERTRAINED? mean dNLL > 0 while the median < 0" in text
+    assert "mel common mdn k=8: vs baseline mean +0.3000 median -0.1000" in text

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 BY_K_COLUMNS = ("k", "series", "encoder", "rate", "frame_rate", "family", "dnll_per_dim_mean",
-                "dnll_per_dim_median", "dnll_per_dim_trim", "cos_mean", "cos_median")
+                "dnll_per_dim_median", "dnll_per_dim_trim", "dnll_ctx_per_dim_mean", "dnll_ctx_per_dim_median",
+                "cos_mean", "cos_median")
 STEP_COLUMNS = ("step", "mode", "series", "encoder", "rate", "frame_rate", "family", "rollouts", "finite",
                 "injection_resets",
                 "dnll_per_dim_mean", "dnll_per_dim_median", "cos_mean", "cos_median", "mag_ratio_mean",

@@ -33,6 +33,7 @@ from audioprobe.phase0.tier1.injection import (
 from audioprobe.phase0.tier1.samples import SampleSet, build_samples, load_series, pooled
 from audioprobe.phase0.tier1.train import (
     TrainConfig,
+    build_context_free,
     build_model,
     fit_baseline,
     init_from_baseline,
@@ -110,10 +111,15 @@ def fit_family(family: str, reps: list[Representation], split: SpeakerSplit, out
     """
     rows, infos = [], []
     trained: dict[tuple[str, str, int], dict[str, Any]] = {}
+    free: dict[tuple[str, str], dict[str, Any]] = {}
     for rep in reps:
         infos.append(representation_info(rep, split))
         x = torch.as_tensor(rep.samples.series.x, device=device)
         dim = rep.samples.series.dim
+        if (rep.encoder, rep.trained_as) not in free:
+            free[(rep.encoder, rep.trained_as)] = _fit_context_free(
+                family, rep, x, dim, hidden, components, window, lags, cfg, log)
+        cf = free[(rep.encoder, rep.trained_as)]
         for k in lags:
             key = (rep.encoder, rep.trained_as, k)
             if key not in trained:
@@ -123,7 +129,8 @@ def fit_family(family: str, reps: list[Representation], split: SpeakerSplit, out
                 init_from_baseline(model, base, cfg.seed)
                 model.to(device)
                 hist = train(model, x, rep.samples.train, k, window, cfg)
-                row = metrics(per_sample(model, base, x, rep.samples.eval, k, window), dim, trim)
+                samples = per_sample(model, base, x, rep.samples.eval, k, window)
+                row = {**metrics(samples, dim, trim), **context_free_metrics(samples, cf["nll"], dim, trim)}
                 steps = np.linalg.norm(train_deltas(x, rep.samples.train), axis=-1)
                 name = f"{rep.encoder}_{rep.trained_as}_k{k}"
                 extra = {"norm.mean": rep.samples.mean, "norm.std": rep.samples.std}
@@ -141,7 +148,8 @@ def fit_family(family: str, reps: list[Representation], split: SpeakerSplit, out
                 save_checkpoint(out / name, model, extra, meta)
                 trained[key] = {"row": row, "checkpoint": name, "steps": hist["steps"]}
                 log(f"tier1_{family}: {name} trained {hist['steps']} steps "
-                    f"({cfg.epochs:g} epochs), eval ΔNLL/dim {row['dnll_per_dim_mean']:+.4f}")
+                    f"({cfg.epochs:g} epochs), eval ΔNLL/dim {row['dnll_per_dim_mean']:+.4f} vs baseline, "
+                    f"{row['dnll_ctx_per_dim_mean']:+.4f} vs context-free")
             t = trained[key]
             rows.append({"family": family, "encoder": rep.encoder, "rate": rep.rate, "k": k,
                          "frame_rate": rep.frame_rate, "dim": dim, "pooling": rep.pooling,
@@ -158,6 +166,42 @@ def fit_family(family: str, reps: list[Representation], split: SpeakerSplit, out
               "representations": infos, "rows": rows}
     (out / "eval.json").write_text(json.dumps(_rounded(result), indent=2, sort_keys=True) + "\n")
     return result
+
+
+CF_K = 1  # the gap the context-free model's (ignored) context is gathered at; its targets are the same
+
+
+def _fit_context_free(family: str, rep: Representation, x: torch.Tensor, dim: int, hidden: int, components: int,
+                      window: int, lags: list[int], cfg: TrainConfig, log: Callable[[str], None]) -> dict[str, Any]:
+    """Train the family's context-free model on the representation's train samples; return its eval NLLs.
+
+    Same capacity, optimiser, seed, data order and passes as each conditioned model: one more
+    training run per representation and family (1/len(lags) more fitting time).
+    """
+    base = fit_baseline(family, train_deltas(x, rep.samples.train))
+    torch.manual_seed(cfg.seed)
+    model = build_context_free(family, dim, hidden, components)
+    init_from_baseline(model, base, cfg.seed)
+    model.to(device=x.device)
+    hist = train(model, x, rep.samples.train, CF_K, window, cfg)
+    nll = per_sample(model, base, x, rep.samples.eval, CF_K, window)["nll"]
+    log(f"tier1_{family}: {rep.encoder}_{rep.trained_as} context-free model trained {hist['steps']} steps, "
+        f"eval NLL/dim {float(nll.mean()) / dim:+.4f}")
+    return {"nll": nll, "steps": hist["steps"]}
+
+
+def context_free_metrics(samples: dict[str, np.ndarray], cf_nll: np.ndarray, dim: int,
+                         trim: float) -> dict[str, float]:
+    """Return the conditioned model's ΔNLL against the context-free model of its family, on the same
+    eval samples: `ctxfree_nll_*` and `dnll_ctx_{per_dim,total}_{mean,median,trim}` (negative = the
+    context helps)."""
+    if cf_nll.shape != samples["nll"].shape:
+        raise ValueError("tier1: the context-free model was evaluated on other samples")
+    m = metrics({**samples, "baseline_nll": cf_nll}, dim, trim)
+    out = {k.replace("dnll_", "dnll_ctx_", 1): v for k, v in m.items() if k.startswith("dnll_")}
+    out.update({k.replace("baseline_nll_", "ctxfree_nll_", 1): v for k, v in m.items()
+                if k.startswith("baseline_nll_")})
+    return out
 
 
 def injection_utterances(reps: list[Representation], split: SpeakerSplit, n_utts: int, window: int,

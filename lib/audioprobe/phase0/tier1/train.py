@@ -46,6 +46,46 @@ def build_model(family: str, n_in: int, dim: int, hidden: int, components: int =
     raise ValueError(f"unknown tier1 family {family!r} (one of {FAMILIES})")
 
 
+class ContextFree(torch.nn.Module):
+    """A model of the same family and capacity that never sees the context.
+
+    The same network (hidden width, mixture components, heads) with a 1-number input held at
+    0, so whatever it learns is a constant: an unconditional C-component MDN, an unconditional
+    vMF × LogNormal with a learned mean direction and κ. Trained with the same optimiser, data
+    order and passes as the conditioned models, it is the strongest context-free baseline of
+    the family, and model − it is what the context adds (the single Gaussian / uniform-direction
+    baselines mostly measure how weak they are).
+    """
+
+    def __init__(self, net: torch.nn.Module):
+        super().__init__()
+        self.net = net
+
+    @staticmethod
+    def _zero(context: torch.Tensor) -> torch.Tensor:
+        return context.new_zeros(context.shape[0], 1)
+
+    def forward(self, context: torch.Tensor) -> Any:
+        return self.net(self._zero(context))
+
+    def nll(self, context: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+        return self.net.nll(self._zero(context), delta)
+
+    def outputs(self, context: torch.Tensor, delta: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        return self.net.outputs(self._zero(context), delta)
+
+    def point(self, context: torch.Tensor) -> torch.Tensor:
+        return self.net.point(self._zero(context))
+
+    def log_magnitude(self, context: torch.Tensor) -> torch.Tensor:
+        return self.net.log_magnitude(self._zero(context))
+
+
+def build_context_free(family: str, dim: int, hidden: int, components: int = 8) -> ContextFree:
+    """Return an untrained context-free model of `family` with the conditioned model's capacity."""
+    return ContextFree(build_model(family, 1, dim, hidden, components))
+
+
 def fit_baseline(family: str, delta: np.ndarray) -> VmfBaseline | GaussianBaseline:
     """Return the family's baseline fitted on train Δx (n, D)."""
     return VmfBaseline.fit(delta) if family == "vmf" else GaussianBaseline.fit(delta)
@@ -53,6 +93,8 @@ def fit_baseline(family: str, delta: np.ndarray) -> VmfBaseline | GaussianBaseli
 
 def init_from_baseline(model: torch.nn.Module, baseline: Any, seed: int) -> None:
     """Start the model's marginal heads at its baseline's fit (κ and σ start sensible)."""
+    if isinstance(model, ContextFree):
+        model = model.net
     if isinstance(model, VmfLogNormalNet):
         model.init_magnitude(baseline.mu_logm, baseline.sigma)
     else:
