@@ -57,8 +57,8 @@ class FitSettings:
     mean_vq_k: int = 64
     pca_components: int = 8
     pca_vq_k: int = 256
-    kmeans_n_init: int = 10
-    kmeans_max_iter: int = 100
+    kmeans_n_init: int = 1
+    kmeans_max_iter: int = 300
     kmeans_tol: float = 1e-4  # sklearn's relative tolerance (x mean per-dim variance) on centre moves
     kmeans_fit_samples: int = 25_000  # 0 = every train context
     pca_fit_samples: int = 32_768  # 0 = every train context
