@@ -34,12 +34,7 @@ def main(
 ) -> None:
     ctx = params.load_group("phase0.context", params_file)
     cfg = params.load_group("phase0.conditioning", params_file)
-    settings = FitSettings(
-        window=ctx.window, schemes=tuple(cfg.schemes), mean_vq_k=cfg.mean_vq_k,
-        pca_components=cfg.pca_components, pca_vq_k=cfg.pca_vq_k, kmeans_n_init=cfg.kmeans_n_init,
-        kmeans_max_iter=cfg.kmeans_max_iter, kmeans_fit_samples=cfg.kmeans_fit_samples,
-        pca_fit_samples=cfg.pca_fit_samples, seed=seed,
-    )
+    settings = FitSettings.from_params(ctx, cfg, seed)
     rows = read_split_rows(frames)
     if "train" not in rows:
         raise DataError(f"{frames}: no train-split rows; rerun `dvc repro phase0_frames`")
@@ -63,7 +58,7 @@ def main(
         write_info(tmp, FitInfo(
             seed=seed, window=ctx.window, lags=list(ctx.lags), schemes=list(settings.schemes),
             n_clusters={s: n_clusters(s, settings) for s in settings.schemes}, kmeans_init=KMEANS_INIT,
-            kmeans_n_init=cfg.kmeans_n_init, kmeans_max_iter=cfg.kmeans_max_iter,
+            kmeans_n_init=cfg.kmeans_n_init, kmeans_max_iter=cfg.kmeans_max_iter, kmeans_tol=cfg.kmeans_tol,
             rows={s: int(r.size) for s, r in rows.items()}, dim=int(x.shape[1]), per_lag=per_lag))
     typer.echo(f"conditioning_fit: -> {out}")
 

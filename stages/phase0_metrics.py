@@ -63,7 +63,8 @@ def main(
                      "excluded_mass_flag": settings.excluded_mass_flag,
                      "medial_pos_frac": list(settings.medial_pos_frac),
                      "kmeans_n_init": fit.kmeans_n_init,
-                     "kmeans_max_iter": fit.kmeans_max_iter},
+                     "kmeans_max_iter": fit.kmeans_max_iter,
+                     "kmeans_tol": fit.kmeans_tol},
     }
     rows, schemes, curves, speakers = [], [], [], []
     with atomic_dir(diagnostics) as tmp:

@@ -60,11 +60,13 @@ class FitInfo:
     rows: dict[str, int]  # target rows per split
     dim: int  # latent dimension D
     per_lag: dict[int, dict]  # conditioning.fit_lag's info per lag
+    kmeans_tol: float = 1e-4  # sklearn's relative tolerance (fit.json before it: sklearn's default)
 
     def to_json(self) -> dict:
         return {"seed": self.seed, "window": self.window, "lags": list(self.lags), "schemes": list(self.schemes),
                 "n_clusters": dict(self.n_clusters),
-                "kmeans": {"init": self.kmeans_init, "n_init": self.kmeans_n_init, "max_iter": self.kmeans_max_iter},
+                "kmeans": {"init": self.kmeans_init, "n_init": self.kmeans_n_init, "max_iter": self.kmeans_max_iter,
+                           "tol": self.kmeans_tol},
                 "rows": dict(self.rows), "dim": self.dim, "per_lag": {str(k): v for k, v in self.per_lag.items()}}
 
     @classmethod
@@ -74,7 +76,7 @@ class FitInfo:
                    schemes=list(d["schemes"]), n_clusters={k: int(v) for k, v in d["n_clusters"].items()},
                    kmeans_init=km["init"], kmeans_n_init=int(km["n_init"]), kmeans_max_iter=int(km["max_iter"]),
                    rows={k: int(v) for k, v in d["rows"].items()}, dim=int(d["dim"]),
-                   per_lag={int(k): v for k, v in d["per_lag"].items()})
+                   per_lag={int(k): v for k, v in d["per_lag"].items()}, kmeans_tol=float(km.get("tol", 1e-4)))
 
 
 def write_target_norm(folder: Path, mean: np.ndarray, std: np.ndarray) -> None:
