@@ -39,12 +39,13 @@ def main(
     out: Path = typer.Option(Path("data/detect/llm/adapter")),
     live: Path = typer.Option(Path("plots/detect/finetune/live")),
     summary: Path = typer.Option(Path("plots/detect/finetune/finetune.json")),
+    seed: int = typer.Option(42, help="the global `seed`: clip subsets, LoRA init and dropout, batch order"),
     params_file: Path = typer.Option(Path("params.yaml"), "--params"),
 ) -> None:
     cfg = params.load_group("detect.llm", params_file)
     torch.set_num_threads(cfg.finetune.threads)
     with dist.session(cfg.model.device, "detect.llm.model.device") as d:
-        _finetune(d, cfg, base, clips, kept, out, live, summary)
+        _finetune(d, cfg, base, clips, kept, out, live, summary, seed)
 
 
 @contextlib.contextmanager
@@ -62,7 +63,8 @@ def _outputs(d: dist.Dist, out: Path, live: Path, banner: str):
         add_banner_column(tmp_live, banner)
 
 
-def _finetune(d: dist.Dist, cfg, base: Path, clips: Path, kept: Path, out: Path, live: Path, summary: Path) -> None:
+def _finetune(d: dist.Dist, cfg, base: Path, clips: Path, kept: Path, out: Path, live: Path, summary: Path,
+              seed: int) -> None:
     ft = cfg.finetune
     if ft.batch_size % d.world:
         raise ParamsError(f"params.yaml: detect.llm.finetune.batch_size: a batch of {ft.batch_size} clips does not"
@@ -74,12 +76,12 @@ def _finetune(d: dist.Dist, cfg, base: Path, clips: Path, kept: Path, out: Path,
     loaded = load_base(base, cfg.model)
     embedded = read_base(base)["id"] == EMBEDDED_ID
     table = read_table(kept, ("train", "dev"))
-    train_t = subset(table, "train", ft.max_train_clips, ft.seed)
-    dev_t = subset(table, "dev", ft.max_dev_clips, ft.seed)
+    train_t = subset(table, "train", ft.max_train_clips, seed)
+    dev_t = subset(table, "dev", ft.max_dev_clips, seed)
     train_c = load_clips(train_t, clips, loaded.processor)
     dev_c = load_clips(dev_t, clips, loaded.processor)
     pids = encode_prompt(loaded.processor, Prompt(cfg.prompt.system, cfg.prompt.user))
-    model = lora_model(loaded.model, cfg.lora, embedded, seed=ft.seed)
+    model = lora_model(loaded.model, cfg.lora, embedded, seed=seed)
     lr = ft.embedded_lr if embedded else ft.lr
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     t_train = time.perf_counter()
@@ -87,7 +89,7 @@ def _finetune(d: dist.Dist, cfg, base: Path, clips: Path, kept: Path, out: Path,
     with _outputs(d, out, live, "; ".join(banners)) as (tmp, curves):
         hist = train(model, loaded.processor, pids, train_c.audio, train_t["label"].to_list(), dev_c.audio,
                      dev_t["label"].to_list(), ft, lr, loaded.device, loaded.dtype,
-                     log=curves.log if curves is not None else None, d=d)
+                     log=curves.log if curves is not None else None, d=d, seed=seed)
         t_done = time.perf_counter()
         if d.is_main:
             save_adapter(model, tmp, read_base(base)["id"])

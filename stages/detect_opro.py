@@ -30,6 +30,7 @@ def main(
     clips: Path = typer.Option(Path("data/detect/clips")),
     kept: Path = typer.Option(Path("data/detect/hygiene/clips.parquet")),
     plots: Path = typer.Option(None, help="output folder (default plots/detect/opro/<model>)"),
+    seed: int = typer.Option(42, help="the global `seed`: dev subset and the optimiser's random choices"),
     params_file: Path = typer.Option(Path("params.yaml"), "--params"),
 ) -> None:
     if model not in MODELS:
@@ -40,7 +41,7 @@ def main(
     torch.set_num_threads(cfg.scoring.threads)
     t0 = time.perf_counter()
     loaded = load_model(model, base, adapter, cfg.model)
-    dev_t = subset(read_table(kept, ("dev",)), "dev", op.max_dev_clips, op.seed)
+    dev_t = subset(read_table(kept, ("dev",)), "dev", op.max_dev_clips, seed)
     dev = load_clips(dev_t, clips, loaded.processor)
     y, cond = speech_targets(dev_t), conditions(dev_t)
     n_scored = 0
@@ -53,9 +54,9 @@ def main(
                      cfg.scoring.batch_size)
 
     if op.optimizer == "edit":
-        optimizer = EditOptimizer(op.seed)
+        optimizer = EditOptimizer(seed)
     else:
-        optimizer = LlmOptimizer(op.optimizer_model, op.temperature, op.max_new_tokens, op.seed,
+        optimizer = LlmOptimizer(op.optimizer_model, op.temperature, op.max_new_tokens, seed,
                                  device=loaded.device.type)
     seeds = [cfg.prompt.user, *SEED_PROMPTS[1:]]  # the params baseline replaces the origin's first prompt
     best, history, summary = search(score_fn, y, cond, optimizer, op, seeds=seeds, log=typer.echo)

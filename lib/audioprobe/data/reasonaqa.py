@@ -86,6 +86,10 @@ def scan(root: str | Path) -> tuple[dict[str, list[dict]], list[Path], list[Prob
     """Return ({split: good rows}, audio files named by any good row (sorted, unique), every problem)."""
     root = Path(root)
     files, problems = _split_files(root)
+    if files:  # every split is read by some stage (LM and mappers: train; best-by-dev: val; reason_eval: test)
+        problems += [Problem(str(root), f"no JSON file for the {s} split (found {', '.join(sorted(files))})",
+                             f"add the {s} split's file (e.g. {s}.json); the reason lane reads all three")
+                     for s in SPLITS if s not in files]
     rows = {s: _rows(root, f, problems) for s, f in files.items()}
     return rows, [root / p for p in split_clips([r for rs in rows.values() for r in rs])], problems
 

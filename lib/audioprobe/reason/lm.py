@@ -54,17 +54,31 @@ def lm_provenance(name: str, folder: Path) -> dict[str, str]:
     return {"source": source, "sha256": sha, "name": name}
 
 
+def _not_loadable(folder: Path, exc: Exception) -> WeightsError:
+    """One line for a folder transformers cannot load (its own error is a long traceback)."""
+    text = str(exc).strip()
+    first = text.splitlines()[0][:200] if text else ""
+    return WeightsError(f"{folder}: not a loadable causal LM + tokenizer ({type(exc).__name__}: {first}); point "
+                        "reason.lm.name at a save_pretrained folder, a hub id in the local cache, or embedded")
+
+
 def load_frozen_lm(folder: str | Path) -> tuple[torch.nn.Module, object]:
     """Return (causal LM in eval mode with requires_grad False everywhere, tokenizer) from a folder."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder = Path(folder)
-    tok = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    try:
+        tok = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # a junk config.json, no tokenizer files
+        raise _not_loadable(folder, exc) from None
     if tok.eos_token_id is None:
         raise WeightsError(f"{folder}: the tokenizer has no EOS token; answers must end with one")
     if tok.pad_token_id is None:  # pad positions are masked out; any id will do
         tok.pad_token = tok.eos_token
-    model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=torch.float32)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=torch.float32)
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # missing or foreign weights
+        raise _not_loadable(folder, exc) from None
     model.eval().requires_grad_(False)
     return model, tok
 

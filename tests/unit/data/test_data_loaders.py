@@ -298,11 +298,14 @@ def test_reasonaqa_fixture_built_from_clotho(fixtures_dir, tmp_path):
     assert set(files) == {"test", "val"}
     got = reasonaqa.load_split(root, "test")
     assert got == test_rows and got[0]["caption1"]
+    with pytest.raises(DataError, match="split 'train'"):
+        reasonaqa.load_split(root, "train")
+    with pytest.raises(DataError, match="no JSON file for the train split"):  # the download check needs all three
+        reasonaqa.audio_files(root)
+    (root / "train_clotho.json").write_text(json.dumps(val_rows))
     audio = reasonaqa.audio_files(root)
     assert len(audio) == 6 and all(sf.info(str(p)).samplerate == 16000 for p in audio)
     assert check_audio_files(audio) == []
-    with pytest.raises(DataError, match="split 'train'"):
-        reasonaqa.load_split(root, "train")
     # a row pointing at a missing file, or lacking a field, is refused with its row number
     (root / "clotho_test.json").write_text(json.dumps([*test_rows, _mellow_row("x", "nope.flac", "", "", "", "", "", "")]))
     with pytest.raises(DataError, match="nope.flac: named by clotho_test.json row 5 filepath1 but missing"):

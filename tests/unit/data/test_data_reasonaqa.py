@@ -18,8 +18,11 @@ ROW = dict(taskname="t", subtype="s", caption1="", caption2="", input="q?", answ
 
 @pytest.fixture
 def root(tmp_path) -> Path:
+    """A folder with good train and val splits; each test writes the test split."""
     (tmp_path / "audio").mkdir()
     (tmp_path / "audio" / "ok.wav").write_bytes(b"")
+    for split in ("train", "val"):
+        (tmp_path / f"{split}.json").write_text(json.dumps([ROW]))
     return tmp_path
 
 
@@ -95,7 +98,7 @@ def test_a_missing_split_names_the_split_and_what_to_do(root):
     with pytest.raises(DataError) as err:
         reasonaqa.load_split(root, "test")
     msg = str(err.value)
-    assert "\n" not in msg and "split 'test'" in msg and "found ['val']" in msg and "test.json" in msg
+    assert "\n" not in msg and "split 'test'" in msg and "found ['train', 'val']" in msg and "test.json" in msg
     with pytest.raises(DataProblems, match="no ReasonAQA JSON files named by split"):
         reasonaqa.load_split(root / "audio", "test")
 

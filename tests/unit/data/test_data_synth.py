@@ -237,3 +237,14 @@ def test_reasonaqa_one_clip_split_terminates(tmp_path):
     for s in ("val", "test"):
         rows = reasonaqa.load_split(tmp_path, s)
         assert rows and all(r["filepath2"] == "" for r in rows)
+
+
+def test_reasonaqa_scan_names_a_missing_split(tmp_path):
+    row = {k: "" for k in reasonaqa.FIELDS} | {"filepath1": "a.wav", "input": "q", "answer": "a"}
+    sf.write(str(tmp_path / "a.wav"), np.zeros(1600, np.float32), 16000)
+    for split in ("train", "val"):
+        (tmp_path / f"{split}.json").write_text(json.dumps([row]))
+    _, _, problems = reasonaqa.scan(tmp_path)
+    assert [p.what for p in problems] == ["no JSON file for the test split (found train, val)"]
+    (tmp_path / "test.json").write_text(json.dumps([row]))
+    assert reasonaqa.scan(tmp_path)[2] == []

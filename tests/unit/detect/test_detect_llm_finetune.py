@@ -130,3 +130,29 @@ def test_saved_adapter_config_does_not_depend_on_the_hash_seed(tmp_path):
     cfg = json.loads((tmp_path / "adapter_config.json").read_text())
     assert cfg["target_modules"] == ["k_proj", "o_proj", "q_proj", "v_proj"]
     assert cfg["modules_to_save"] == ["a", "lm_head"] and cfg["base_model_name_or_path"] == "embedded-tiny"
+
+
+def test_the_global_seed_drives_the_fine_tune(base_dir):
+    """A seed sweep (`dvc exp run -S seed=...`) gets detect replicates: the fine-tune's random choices come
+    from the seed it is given (the stage passes the global `seed`), the same seed repeats the run exactly."""
+    import yaml
+
+    torch.set_num_threads(1)
+    proc = load_base(base_dir, LlmModel()).processor
+    tw, tl = toy_clips(16, 0)
+    dw, dl = toy_clips(8, 1)
+    train_a, dev_a = extract(proc, tw, SR), extract(proc, dw, SR)
+    pids = encode_prompt(proc, Prompt(DEFAULT_SYSTEM, DEFAULT_USER))
+    cfg = LlmFinetune(epochs=1, batch_size=8, grad_accum=1, warmup_steps=1, eval_every=2)
+
+    def run(seed: int) -> list[float]:
+        loaded = load_base(base_dir, LlmModel())
+        model = lora_model(loaded.model, LlmLora(), embedded=True, seed=seed)
+        hist = train(model, proc, pids, train_a, tl, dev_a, dl, cfg, 3e-3, loaded.device, loaded.dtype, seed=seed)
+        return [r["dev_loss"] for r in hist.rows]
+
+    assert run(1) == run(1) and run(1) != run(2)
+    assert "seed" not in LlmFinetune.model_fields  # no lane-local seed that a sweep would leave fixed
+    stages = yaml.safe_load((Path(__file__).resolve().parents[3] / "dvc.yaml").read_text())["stages"]
+    for name, stage in (("detect_finetune", stages["detect_finetune"]), ("detect_opro", stages["detect_opro"]["do"])):
+        assert "--seed ${seed}" in stage["cmd"] and "seed" in stage["params"], name

@@ -194,3 +194,13 @@ def test_mimi_codes_random_init_is_labelled_and_shaped():
         assert enc.encode(wave).shape == (2, enc.num_frames(24000), enc.dim)
     assert (semantic.name, full.name) == ("mimi_semantic", "mimi_full")
     assert semantic.provenance["codebooks"] == "1" and full.provenance["codebooks"] == "8"
+
+
+@pytest.mark.parametrize("config", ["{not json", '{"model_type": "no-such-model"}', "{}"])
+def test_a_folder_with_a_junk_config_is_refused_in_one_line(tmp_path, config):
+    (tmp_path / "config.json").write_text(config)
+    folder = lmlib.resolve_lm(str(tmp_path), tmp_path / "unused")
+    with pytest.raises(WeightsError) as e:
+        lmlib.load_frozen_lm(folder)
+    msg = str(e.value)
+    assert "\n" not in msg and str(tmp_path) in msg and "reason.lm.name" in msg

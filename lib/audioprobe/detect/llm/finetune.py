@@ -159,7 +159,7 @@ def evaluate(model, processor, pids: PromptIds, audio: AudioFeatures, labels: li
 
 def train(model, processor, pids: PromptIds, train_audio: AudioFeatures, train_labels: list[str],
           dev_audio: AudioFeatures, dev_labels: list[str], cfg: LlmFinetune, lr: float, device: torch.device,
-          dtype: torch.dtype, log=None, d: Dist | None = None) -> History:
+          dtype: torch.dtype, log=None, d: Dist | None = None, seed: int = 0) -> History:
     """Train the peft `model` in place; at the end it holds the best-by-dev-loss adapter state.
 
     `log(step, **metrics)` (e.g. a dvclive TrainingLog) receives train_loss, dev_loss and
@@ -176,9 +176,9 @@ def train(model, processor, pids: PromptIds, train_audio: AudioFeatures, train_l
     if world > 1:
         shard_lora_dropout(model)
         net = d.wrap(model)
-    torch.manual_seed(cfg.seed)  # LoRA dropout draws from the global generator
-    gen = torch.Generator().manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
+    torch.manual_seed(seed)  # LoRA dropout draws from the global generator
+    gen = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
     tok = processor.tokenizer
     audio_id = tok.convert_tokens_to_ids(processor.audio_token)
     params = [p for p in model.parameters() if p.requires_grad]

@@ -82,7 +82,7 @@ class LlmFinetune(Strict):
     specaug_p: float = Field(0.5, ge=0.0, le=1.0)
     specaug_freq: int = Field(10, ge=0, le=128)  # widest frequency mask, mel bins
     specaug_time: float = Field(0.05, ge=0.0, le=0.5)  # widest time mask, fraction of the clip's frames
-    seed: int = Field(0, ge=0, le=2**32 - 1)
+    # (no seed here: the fine-tune's random choices derive from the global `seed`, like every lane's training)
     threads: int = Field(1, ge=1, le=256)  # 1: fastest on a shared CPU, and bit-stable
     # processes (torchrun workers via audioprobe.parallel.launch; 1 = plain single process). The
     # batch stays batch_size whatever nproc: each process trains batch_size / nproc clips of it.
@@ -117,7 +117,7 @@ class LlmOpro(Strict):
     cond_weight: float = Field(0.25, ge=0.0, le=10.0)  # R = BA_clip + cond_weight BA_cond - len_weight len/100
     len_weight: float = Field(0.05, ge=0.0, le=10.0)
     max_dev_clips: int = Field(0, ge=0)  # 0: every dev clip
-    seed: int = Field(0, ge=0, le=2**32 - 1)
+    # (no seed here: OPRO's random choices derive from the global `seed`)
 
 
 class DetectLlm(Strict):
