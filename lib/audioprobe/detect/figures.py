@@ -101,10 +101,25 @@ def psychometric(curves: list[dict], points: list[dict], systems: list[str], pat
     _save(fig, path)
 
 
+PANEL_COLS = 3  # systems per row: seven panels in one strip rendered at ~4 px labels on a page
+
+
+def panels(n: int, width: float, height: float, **kw):
+    """(figure, the first n axes) of a grid of at most PANEL_COLS columns; unused cells are hidden."""
+    cols = min(n, PANEL_COLS)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False, **kw)
+    flat = list(axes.flat)
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat[:n]
+
+
 def reliability(rows: list[dict], systems: list[str], path: Path, banners: list[str]) -> None:
-    """Per system: accuracy vs mean confidence per non-empty bin, bar width = bin, counts annotated."""
-    fig, axes = plt.subplots(1, len(systems), figsize=(3.6 * len(systems), 3.6), squeeze=False)
-    for ax, name in zip(axes[0], systems):
+    """Per system: accuracy vs mean confidence per non-empty bin, bar width = bin, counts annotated;
+    one legend for the figure, under the title (a legend inside a panel covered its bars)."""
+    fig, axes = panels(len(systems), 3.6, 3.4)
+    for ax, name in zip(axes, systems):
         rs = [r for r in rows if r["system"] == name and r["count"]]
         ax.bar([r["lo"] for r in rs], [r["accuracy"] for r in rs], width=[r["hi"] - r["lo"] for r in rs],
                align="edge", edgecolor="black", alpha=0.6, label="accuracy")
@@ -117,16 +132,17 @@ def reliability(rows: list[dict], systems: list[str], path: Path, banners: list[
         ax.set_xlabel("confidence max(p, 1-p)")
         ax.set_ylabel("accuracy")
         ax.set_title(name, fontsize=9)
-        ax.legend(fontsize=6, loc="upper left")
     _title(fig, "detect: reliability on test (10 equal-width bins; counts at the bottom)", banners)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.945), ncols=3, fontsize=8, frameon=False)
     _save(fig, path)
 
 
 def confusion(results: dict[str, dict], systems: list[str], path: Path, banners: list[str]) -> None:
-    fig, axes = plt.subplots(1, len(systems), figsize=(3.2 * len(systems), 3.2), squeeze=False)
+    fig, axes = panels(len(systems), 3.4, 3.2)
     names = ["NONSPEECH", "SPEECH"]
-    for ax, name in zip(axes[0], systems):
+    for ax, name in zip(axes, systems):
         y, pred = results[name]["y"], results[name]["pred"]
         cm = np.array([[np.sum(~y & ~pred), np.sum(~y & pred)], [np.sum(y & ~pred), np.sum(y & pred)]])
         ax.imshow(cm, cmap="Blues", vmin=0, vmax=max(1, cm.sum(axis=1).max()))
@@ -144,9 +160,8 @@ def confusion(results: dict[str, dict], systems: list[str], path: Path, banners:
 
 
 def error_heatmaps(rows: list[dict], systems: list[str], path: Path, banners: list[str]) -> None:
-    fig, axes = plt.subplots(1, len(systems), figsize=(3.8 * len(systems) + 1, 3.8), squeeze=False,
-                             layout="constrained")
-    for ax, name in zip(axes[0], systems):
+    fig, axes = panels(len(systems), 3.8, 3.6, layout="constrained")
+    for ax, name in zip(axes, systems):
         rs = [r for r in rows if r["system"] == name]
         snrs = sorted({r["snr_db"] for r in rs})
         durs = sorted({r["duration_ms"] for r in rs})
@@ -162,7 +177,7 @@ def error_heatmaps(rows: list[dict], systems: list[str], path: Path, banners: li
         ax.set_xlabel("duration (ms)")
         ax.set_ylabel("SNR (dB)")
         ax.set_title(name, fontsize=9)
-    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="test error rate")
+    fig.colorbar(im, ax=axes, shrink=0.8, label="test error rate")
     _title(fig, "detect: test error rate per SNR x duration", banners)
     _save(fig, path)
 
