@@ -199,3 +199,36 @@ def test_the_banner_view_renders_the_banner_only_where_the_data_have_one(banner,
         assert (text in svg) == (shown is not None and text in shown.upper()), (banner, text)
     if shown:  # one line per revision, however many rows carry it
         assert svg.count(f"workspace: {shown}") == render(1).count(f"workspace: {shown}") > 0
+
+
+def _filled(template: str, rows: list[dict], x: str, y: str) -> dict:
+    text = (REPO / template).read_text()
+    for key, val in (("<DVC_METRIC_X>", x), ("<DVC_METRIC_Y>", y), ("<DVC_METRIC_TITLE>", "t"),
+                     ("<DVC_METRIC_X_LABEL>", x), ("<DVC_METRIC_Y_LABEL>", y)):
+        text = text.replace(key, val)
+    spec = json.loads(text)
+    spec["data"] = {"values": rows}
+    return spec
+
+
+def test_a_dev_accuracy_curve_spans_zero_to_one_with_its_chance_line():
+    """A chance-level wobble (0.500-0.525) must not read as a climb: the axis is [0, 1], chance drawn."""
+    import vl_convert
+
+    assert VEGA["detect_finetune_dev_bal_acc"]["template"] == "lib/audioprobe/vega/accuracy_curves.json"
+    rows = [{"rev": "workspace", "filename": "plots/detect/finetune/live/plots/metrics/dev_balanced_accuracy.tsv",
+             "step": s, "dev_balanced_accuracy": 0.5 + 0.005 * k, "banner": ""} for k, s in enumerate((20, 40, 60))]
+    svg = vl_convert.vegalite_to_svg(vl_spec=_filled("lib/audioprobe/vega/accuracy_curves.json", rows, "step",
+                                                      "dev_balanced_accuracy"))
+    ticks = re.findall(r">(\d\.\d+)<", svg)
+    assert "0.0" in ticks and "1.0" in ticks and "chance (0.5)" in svg
+
+
+def test_opro_reward_legend_names_the_model_not_the_file():
+    import vl_convert
+
+    rows = [{"rev": "workspace", "filename": f"plots/detect/opro/{m}/opro_{m}_history.csv", "iteration": i,
+             "reward": 0.5 + 0.01 * i, "banner": ""} for m in ("base", "lora") for i in (0, 1)]
+    svg = vl_convert.vegalite_to_svg(vl_spec=_filled(VEGA["detect_opro_reward"]["template"], rows, "iteration",
+                                                      "reward"))
+    assert ">base<" in svg and ">lora<" in svg and "history" not in svg
