@@ -232,3 +232,24 @@ def test_opro_reward_legend_names_the_model_not_the_file():
     svg = vl_convert.vegalite_to_svg(vl_spec=_filled(VEGA["detect_opro_reward"]["template"], rows, "iteration",
                                                       "reward"))
     assert ">base<" in svg and ">lora<" in svg and "history" not in svg
+
+
+def test_a_nonnegative_layer_measure_has_no_axis_below_zero():
+    """Entropy and fire rates are >= 0: the axis starts at 0 (a padded scale drew it dipping below)."""
+    import vl_convert
+
+    scale = _template(VEGA["kws_entropy_by_layer"])["vconcat"][1]["encoding"]["y"]["scale"]
+    assert scale.get("domainMin") == 0 and "padding" not in scale
+    rows = [{"rev": "workspace", "condition": c, "layer": l, "entropy": v, "banner": ""}
+            for c, vals in (("base", (0.0, 0.0)), ("lif", (0.4, 1.2))) for l, v in zip((0, 1), vals)]
+    svg = vl_convert.vegalite_to_svg(vl_spec=_filled(VEGA["kws_entropy_by_layer"]["template"], rows, "layer",
+                                                      "entropy"))
+    ticks = re.findall(r">([−-]?\d+(?:\.\d+)?)<", svg)
+    assert "0.0" in ticks and not [t for t in ticks if t.startswith(("−", "-"))], ticks
+
+
+def test_each_runs_threshold_box_sits_in_its_own_column():
+    spec = _template(VEGA["kws_thresholds"])
+    box = next(lay for lay in spec["vconcat"][1]["layer"] if lay["mark"]["type"] == "boxplot")
+    points = next(lay for lay in spec["vconcat"][1]["layer"] if lay["mark"]["type"] == "point")
+    assert box["encoding"]["xOffset"] == points["encoding"]["xOffset"] == {"field": "run", "type": "nominal"}
