@@ -8,7 +8,6 @@ merges them into the store one process writes (audioprobe.encoders.store).
 
 from __future__ import annotations
 
-import sys
 import warnings
 from pathlib import Path
 
@@ -48,7 +47,7 @@ def main(
         rows = [r for s in SPLITS for r in load_split(root, s)]  # every missing file of every split is listed
         data = {"source": str(source["source"]), "sha256": str(source["sha256"])}
         summary = encode_clips(root, split_clips(rows), enc, cfg.max_seconds, cfg.batch_size, out, data, d,
-                               progress=sys.stderr.isatty() and d.is_main)
+                               progress=d.is_main)  # tqdm: every 15 s in a log, live on a terminal
     if summary is not None:
         procs = f", {d.world} processes ({d.backend})" if d.distributed else ""
         print(f"reason_encode: {encoder} {summary['dim']}-d at {summary['frame_rate']:g} Hz, "

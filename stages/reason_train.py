@@ -100,7 +100,7 @@ def _train_and_write(d: dist.Dist, cfg, arm, raw, features, lm_dir, lm_name, out
             curves.log(int(row["step"]), **{k: v for k, v in row.items() if k != "step"})
 
         best, history = train_mapper(model, mapper, train, dev, tok.pad_token_id, cfg, seed,
-                                     log if curves is not None else None, d)
+                                     log if curves is not None else None, d, progress=f"reason_train {arm}" if d.is_main else None)
         best_row = min(history, key=lambda r: r["dev_loss"])
         if d.is_main:
             from safetensors.torch import save_file

@@ -6,10 +6,12 @@ An arm's clip inputs (encoder, blind or shuffled audio) come from `audioprobe.re
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from audioprobe.parallel.dist import Dist, fault_point, global_mean_loss, rank_rows
 from audioprobe.reason.batching import answer_ids, answer_loss, assemble, prompt_ids
@@ -72,7 +74,7 @@ def dev_loss(lm, mapper: AudioMapper, data: ArmBatches, pad_id: int, batch_size:
 
 def train_mapper(lm, mapper: AudioMapper, train: ArmBatches, dev: ArmBatches, pad_id: int, cfg, seed: int,
                  log: Callable[[dict], None] | None = None,
-                 d: Dist | None = None) -> tuple[dict[str, torch.Tensor], list[dict]]:
+                 d: Dist | None = None, progress: str | None = None) -> tuple[dict[str, torch.Tensor], list[dict]]:
     """Train the mapper (LM frozen) with AdamW + warmup/cosine; return (best-by-dev state, history rows).
 
     History: one row per `eval_every` steps {step, train_loss (mean since the last row),
@@ -92,7 +94,10 @@ def train_mapper(lm, mapper: AudioMapper, train: ArmBatches, dev: ArmBatches, pa
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg.warmup_steps, cfg.max_steps))
     best, best_state, history, window = math.inf, None, [], []
     mapper.train()
-    for step in range(1, cfg.max_steps + 1):
+    # `progress`: a tqdm bar over the steps with that label (stderr; the caller passes it on rank 0 only)
+    steps = tqdm(range(1, cfg.max_steps + 1), desc=progress, unit="step", disable=progress is None,
+                 mininterval=1.0 if sys.stderr.isatty() else 15.0)
+    for step in steps:
         idx = torch.randint(len(train), (min(cfg.batch_size, len(train)),), generator=gen).tolist()
         if world > 1:
             fault_point(d, f"reason.step{step}")

@@ -134,3 +134,14 @@ def test_reason_lm_hears_only_train_split_clips(tmp_path, monkeypatch):
     assert asked == ["train"] and read == [train_clips]
     lm = json.loads((out / "lm.json").read_text())
     assert (lm["front_end"], lm["audio_steps"], lm["audio_clips"]) == ("mel", 5, len(train_clips))
+
+
+def test_mapper_training_shows_progress_when_asked(hearing_lm, capsys):
+    lm, tok, rows, feats = hearing_lm
+    inputs = {s: arm_clips(BLIND, rows[s], None, 0, s) for s in ("train", "val")}
+    cfg = ReasonTrain(max_steps=4, eval_every=2, warmup_steps=1, batch_size=8)
+    for progress in (None, "reason_train blind"):
+        train_mapper(lm, AudioMapper(BLIND_DIM, 32), ArmBatches(tok, rows["train"], inputs["train"]),
+                     ArmBatches(tok, rows["val"], inputs["val"]), tok.pad_token_id, cfg, 0, progress=progress)
+        err = capsys.readouterr().err
+        assert ("reason_train blind" in err and "4/4" in err) == (progress is not None), err
