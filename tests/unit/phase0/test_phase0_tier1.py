@@ -462,3 +462,8 @@ def test_context_gain_undertrained_flag_and_report_on_hand_rows():
     assert line.split()[3:] == ["-0.2000", "-0.2000", "8", "+0.0000", "-0.2000"]
     assert "UNDERTRAINED? mean dNLL > 0 while the median < 0" in text
     assert "mel common mdn k=8: vs baseline mean +0.3000 median -0.1000" in text
+    marks = [compare.SYNTHETIC_BANNER, f"{compare.RANDOM_INIT_BANNER} (encodec, mimi)"]
+    closing = compare.render_report(rows, [], marks, 16, 12.5).strip().splitlines()[-1]
+    # the random-init sentence names its encoders: the mel rows used no weights
+    assert closing.startswith("These numbers come from synthetic audio and random-init weights for encodec, mimi "
+                              "(their rows only)"), closing

@@ -223,8 +223,10 @@ def render_report(rows: list[dict[str, Any]], injection: list[dict[str, Any]], m
                 cells.append(f"{_fmt(v[0] if v else None, '.3f'):>7}")
         lines.append(f"{enc:8} {rate:7} {fam:5} " + " ".join(cells))
     lines += context_lines(rows)
+    # name the random-init encoders: the other rows (mel has no weights) used none
+    rnd = next((m[len(RANDOM_INIT_BANNER):].strip(" ()") for m in marks if m.startswith(RANDOM_INIT_BANNER)), None)
     sources = [name for flag, name in ((SYNTHETIC_BANNER in marks, "synthetic audio"),
-               (any(m.startswith(RANDOM_INIT_BANNER) for m in marks), "random-init encoders")) if flag]
+               (rnd is not None, f"random-init weights for {rnd} (their rows only)")) if flag]
     if sources:
         lines += ["", f"These numbers come from {' and '.join(sources)}: a smoke test of the pipeline; "
                       "they support no conclusion about speech or the codecs."]
