@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from pathlib import Path
 
 import matplotlib
@@ -23,7 +25,9 @@ def _save(fig, path: Path) -> None:
 
 
 def _title(fig, text: str, banners: list[str]) -> None:
-    fig.suptitle("\n".join([text, *banners]), fontsize=10)
+    """The figure title and its banners, wrapped to the figure's width (~15 characters per inch at 10 pt)."""
+    width = max(40, int(fig.get_size_inches()[0] * 15))
+    fig.suptitle("\n".join(line for part in (text, *banners) for line in textwrap.wrap(part, width)), fontsize=10)
 
 
 def ci_band(ax, c: dict, tag: str) -> list:
@@ -133,9 +137,9 @@ def reliability(rows: list[dict], systems: list[str], path: Path, banners: list[
         ax.set_ylabel("accuracy")
         ax.set_title(name, fontsize=9)
     _title(fig, "detect: reliability on test (10 equal-width bins; counts at the bottom)", banners)
-    fig.tight_layout(rect=(0, 0, 1, 0.93))
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.945), ncols=3, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    handles, labels = axes[0].get_legend_handles_labels()  # under the panels, clear of the title
+    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.0), ncols=3, fontsize=9, frameon=False)
     _save(fig, path)
 
 

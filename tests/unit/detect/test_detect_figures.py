@@ -55,3 +55,18 @@ def test_reliability_has_one_figure_legend_and_none_inside_a_panel(drawn, tmp_pa
     assert len(fig.legends) == 1 and all(ax.get_legend() is None for ax in fig.axes)
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert sorted(labels) == sorted(["accuracy", "(mean confidence, accuracy)", "perfect calibration"])
+
+
+def test_titles_fit_the_figure_and_the_legend_clears_them(drawn, tmp_path):
+    """A long title with its banners is wrapped inside the figure; the reliability legend overlaps no title line."""
+    banners = ["synthetic data: a smoke test, not a finding about speech",
+               "random-init weights: these numbers say nothing about the pretrained model"]
+    figures.reliability(_reliability_rows(), SYSTEMS[:2], tmp_path / "r.png", banners)
+    fig = drawn[0]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    title = fig._suptitle.get_window_extent(renderer)
+    legend = fig.legends[0].get_window_extent(renderer)
+    assert 0 <= title.x0 and title.x1 <= fig.bbox.width  # not cut at the edges
+    assert not title.overlaps(legend)
+    assert all(not title.overlaps(ax.get_window_extent(renderer)) for ax in fig.axes)
