@@ -134,9 +134,23 @@ def extract(archive: Path, out: Path) -> None:
     else:
         try:
             with tarfile.open(archive) as t:
-                t.extractall(out, filter="data")
+                if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4: the stdlib's own checks
+                    t.extractall(out, filter="data")
+                else:  # 3.11.0-3.11.3 (e.g. Debian 12's 3.11.2): the same refusals by hand
+                    t.extractall(out, members=_plain_members(t, out_r, archive))
         except tarfile.TarError as exc:  # not a tar, or a member escapes / is a device
             raise DataError(f"{archive}: cannot extract ({exc})") from None
+
+
+def _plain_members(t: tarfile.TarFile, out_r: Path, archive: Path) -> list[tarfile.TarInfo]:
+    """The members of `t` if every one is a file or folder inside `out_r` (links and devices refused)."""
+    members = t.getmembers()
+    for m in members:
+        if not (m.isfile() or m.isdir()):
+            raise DataError(f"{archive}: member {m.name} is a link or special file; refusing to extract")
+        if m.name.startswith("/") or not (out_r / m.name).resolve().is_relative_to(out_r):
+            raise DataError(f"{archive}: member {m.name} escapes the output folder")
+    return members
 
 
 def materialise(name: str, cfg, out: Path, progress: bool = True) -> dict:

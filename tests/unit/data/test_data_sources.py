@@ -204,7 +204,26 @@ def test_zip_member_escaping_is_refused(tmp_path):
     assert not any(out.iterdir())  # checked before anything was written
 
 
-def test_tar_member_escaping_is_refused(tmp_path):
+@pytest.mark.parametrize("stdlib_filter", [True, False])  # False: Python 3.11.0-3.11.3, no tarfile.data_filter
+def test_tar_member_escaping_is_refused(tmp_path, monkeypatch, stdlib_filter):
+    if not stdlib_filter:
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    elif not hasattr(tarfile, "data_filter"):
+        pytest.skip("this Python's tarfile has no extraction filters (< 3.11.4)")
+    good = tmp_path / "good.tar.gz"
+    with tarfile.open(good, "w:gz") as t:
+        info = tarfile.TarInfo("ESC-50-master/meta/esc50.csv")
+        info.size = 9
+        t.addfile(info, io.BytesIO(b"filename\n"))
+    extract(good, _mk(tmp_path / "ok"))
+    assert (tmp_path / "ok" / "ESC-50-master" / "meta" / "esc50.csv").read_bytes() == b"filename\n"
+    link = tmp_path / "link.tar.gz"
+    with tarfile.open(link, "w:gz") as t:
+        info = tarfile.TarInfo("ESC-50-master/evil")
+        info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        t.addfile(info)
+    with pytest.raises(DataError, match="cannot extract|link or special file"):
+        extract(link, _mk(tmp_path / "l"))
     arc = tmp_path / "evil.tar.gz"
     with tarfile.open(arc, "w:gz") as t:
         data = b"gotcha"
@@ -212,7 +231,7 @@ def test_tar_member_escaping_is_refused(tmp_path):
         info.size = len(data)
         t.addfile(info, io.BytesIO(data))
     out = _mk(tmp_path / "a" / "out")
-    with pytest.raises(DataError, match="cannot extract"):
+    with pytest.raises(DataError, match="cannot extract|escapes the output folder"):
         extract(arc, out)
     assert not (tmp_path / "a" / "escaped.txt").exists()
     junk = tmp_path / "junk.tar.gz"
