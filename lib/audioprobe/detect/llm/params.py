@@ -46,6 +46,19 @@ class LlmModel(Strict):
     embedded_seed: int = Field(0, ge=0, le=2**32 - 1)
 
 
+class LlmPretrain(Strict):
+    """Embedded stand-in only: the base is trained here, in full, before anything else reads it
+    (audioprobe.detect.llm.pretrain: a yes/no question on the clean train-split segments with
+    generated noise). With model.source: pretrained nothing runs and base.json records it."""
+
+    steps: int = Field(1000, ge=0, le=1_000_000)  # AdamW steps; 0: keep the random init
+    batch_size: int = Field(16, ge=1, le=4096)
+    lr: float = Field(3e-3, gt=0.0, le=1.0)  # linear warmup over 10 % of the steps, cosine to 0
+    copies: int = Field(3, ge=1, le=100)  # each clean segment as is + (copies - 1) generated-noise mixes
+    snrs_db: list[float] = Field([-5.0, 0.0, 5.0, 10.0, 20.0], min_length=1)  # of the generated noise
+    threads: int = Field(1, ge=1, le=256)
+
+
 class LlmPrompt(Strict):
     """The hand-written baseline prompt (origin's): system text and the user text after the audio."""
 
@@ -68,7 +81,7 @@ class LlmLora(Strict):
 class LlmFinetune(Strict):
     """detect_finetune: answer-token loss, AdamW, linear warmup then cosine decay, best-by-dev adapter."""
 
-    epochs: int = Field(2, ge=1, le=1000)  # origin: 3 (on 21 k clips)
+    epochs: int = Field(4, ge=1, le=1000)  # origin: 3 (on 21 k clips); the embedded set is 720 clips
     batch_size: int = Field(8, ge=1, le=1024)
     grad_accum: int = Field(2, ge=1, le=1024)  # effective batch = batch_size x grad_accum (origin 16)
     lr: float = Field(2e-4, gt=0.0, le=1.0)  # origin; real weights
@@ -122,6 +135,7 @@ class LlmOpro(Strict):
 
 class DetectLlm(Strict):
     model: LlmModel = LlmModel()
+    pretrain: LlmPretrain = LlmPretrain()
     prompt: LlmPrompt = LlmPrompt()
     lora: LlmLora = LlmLora()
     finetune: LlmFinetune = LlmFinetune()

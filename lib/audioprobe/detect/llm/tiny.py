@@ -5,9 +5,10 @@ own prompt words (so "A", " A", "B", " B" are single tokens as in the real Qwen
 tokenizer) with the chat and audio special tokens of Qwen2-Audio. The front-end keeps the
 real model's 128 mel bins, 16 kHz and 10 ms hop but pads to 2 s instead of 30 s (the
 clips are <= 1 s), so the encoder needs only 100 positions after its stride-2 conv.
-`save_tiny` writes the folder once; every stage then loads it through the same
-`from_pretrained` path as real weights. The weights are random: results are labelled
-random-init wherever they are shown.
+detect_llm_base (audioprobe.detect.llm.base) pretrains it on the train split and saves it once;
+every stage then loads it through the same `from_pretrained` path as real weights. The
+weights start random and see only the embedded corpus: results are labelled random-init
+wherever they are shown.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 import torch
 
 from audioprobe.detect.llm.params import DEFAULT_SYSTEM, SEED_PROMPTS, LlmModel
+from audioprobe.detect.llm.pretrain import NO, QUESTIONS, YES
 
 SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>"]
 CHUNK_S = 2  # front-end pads every clip to this many seconds
@@ -28,6 +30,9 @@ CORPUS = [
     *SEED_PROMPTS,
     "system user assistant Audio 1: the a an of to in is it this that with for on be are as or and not",
     "A B A) B) A B a b Yes No yes no speech voice talking words person sound clip short noisy quiet",
+    # the pretraining questions and answers (audioprobe.detect.llm.pretrain)
+    *(q for q, _ in QUESTIONS),
+    f"{YES} {NO}",
 ]
 
 
@@ -74,11 +79,3 @@ def build_model(cfg: LlmModel, tokenizer):
     )
     torch.manual_seed(cfg.embedded_seed)
     return Qwen2AudioForConditionalGeneration(config).eval()
-
-
-def save_tiny(cfg: LlmModel, out: str | Path) -> None:
-    """Write the stand-in (config, safetensors weights, processor, tokenizer) to `out` with save_pretrained."""
-    processor = build_processor(cfg.embedded_vocab)
-    model = build_model(cfg, processor.tokenizer)
-    model.save_pretrained(out)
-    processor.save_pretrained(out)
