@@ -16,7 +16,7 @@ TINY_DETECT = {
         "hygiene": {"speech_min_active": 0.6},
         "eval": {"bootstrap": 20},
         # the audio-LLM rows (tests/e2e/test_detect_llm_e2e.py covers them) at their smallest
-        "llm": {"finetune": {"epochs": 1, "eval_every": 3, "warmup_steps": 2, "batch_size": 8, "grad_accum": 1},
+        "llm": {"pretrain": {"steps": 20}, "finetune": {"epochs": 1, "eval_every": 3, "warmup_steps": 2, "batch_size": 8, "grad_accum": 1},
                 "opro": {"iterations": 1, "candidates": 2}, "scoring": {"batch_size": 16}},
     },
 }

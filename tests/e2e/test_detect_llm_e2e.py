@@ -20,7 +20,7 @@ TINY_DETECT = {
     "detect": {
         "dataset": {"durations_ms": [200, 500], "snrs_db": [0.0, 10.0], "clips_per_cell": 10, "oversample": 2.0,
                     "min_files_per_cell": 1, "colour_files": 2},
-        "llm": {"finetune": {"epochs": 1, "eval_every": 3, "warmup_steps": 2, "batch_size": 8, "grad_accum": 1},
+        "llm": {"pretrain": {"steps": 20}, "finetune": {"epochs": 1, "eval_every": 3, "warmup_steps": 2, "batch_size": 8, "grad_accum": 1},
                 "opro": {"iterations": 1, "candidates": 2}, "scoring": {"batch_size": 16}},
     },
 }
@@ -51,6 +51,10 @@ def test_audio_llm_stages_on_a_tiny_override(temp_repo):
         assert system["provenance"]["source"] == "random-init"
         assert system["weights"].get("base", system["weights"])["source"] == "random-init"
         assert any("random-init" in b for b in system["banners"])
+    pre = json.loads((root / "data/detect/llm/base/base.json").read_text())["pretraining"]
+    assert pre["steps"] == 20 and pre["questions"] == ["Is someone talking? Answer yes or no."]
+    assert pre["train_segments"] == pl.read_parquet(root / "data/detect/clips/clips.parquet").filter(
+        pl.col("split") == "train").height
     adapter = root / "data/detect/llm/adapter"
     assert sorted(p.name for p in adapter.iterdir()) == ["adapter_config.json", "adapter_model.safetensors"]
     ft = json.loads((root / "plots/detect/finetune/finetune.json").read_text())

@@ -81,7 +81,7 @@ class LlmLora(Strict):
 class LlmFinetune(Strict):
     """detect_finetune: answer-token loss, AdamW, linear warmup then cosine decay, best-by-dev adapter."""
 
-    epochs: int = Field(4, ge=1, le=1000)  # origin: 3 (on 21 k clips); the embedded set is 720 clips
+    epochs: int = Field(8, ge=1, le=1000)  # origin: 3 (on 21 k clips); the embedded set is 720 clips
     batch_size: int = Field(8, ge=1, le=1024)
     grad_accum: int = Field(2, ge=1, le=1024)  # effective batch = batch_size x grad_accum (origin 16)
     lr: float = Field(2e-4, gt=0.0, le=1.0)  # origin; real weights
