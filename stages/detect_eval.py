@@ -55,7 +55,7 @@ def main(
     for s in systems:
         m = next(r for r in results[s]["metrics"] if r["slice"] == "all")
         c = next(r for r in results[s]["curves"] if r["axis"] == "snr" and r["slice"] == "pooled")
-        typer.echo(f"{s}: test BA {m['bal_acc']:.3f} acc {m['accuracy']:.3f} ECE {m['ece']:.3f} "
+        typer.echo(f"{s}: test BA {m['bal_acc']:.3f} [{m['bal_acc_lo']:.3f}, {m['bal_acc_hi']:.3f}] acc {m['accuracy']:.3f} ECE {m['ece']:.3f} "
                    f"DT50 {c.get('dt50_text')} DT75 {c.get('dt75_text')}")
     # Timings are host-dependent: printed and written to the gitignored host/ folder only.
     lat = latency_rows(host, systems, results)

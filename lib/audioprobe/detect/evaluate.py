@@ -75,6 +75,22 @@ def binary_metrics(y: np.ndarray, pred: np.ndarray, p: np.ndarray, bins: int) ->
     return out
 
 
+def bal_acc_ci(y: np.ndarray, pred: np.ndarray, n_boot: int, ci: float, rng: np.random.Generator) -> tuple[float, float]:
+    """Percentile CI of balanced accuracy: a bootstrap stratified by class (each class's size kept).
+
+    Balanced accuracy is the mean of the two recalls, so each class's clips are resampled
+    within the class; (nan, nan) when a class is absent or n_boot is 0. Bounded in [0, 1].
+    """
+    y, right = np.asarray(y, bool), np.asarray(pred, bool) == np.asarray(y, bool)
+    if n_boot == 0 or y.all() or not y.any():
+        return float("nan"), float("nan")
+    recalls = [right[y == c][rng.integers(0, int((y == c).sum()), size=(n_boot, int((y == c).sum())))].mean(1)
+               for c in (False, True)]
+    ba = (recalls[0] + recalls[1]) / 2
+    lo, hi = np.quantile(ba, [(1 - ci) / 2, (1 + ci) / 2])
+    return _r(lo), _r(hi)
+
+
 def slices(test: pl.DataFrame) -> list[tuple[str, str, pl.Series]]:
     """(kind, value, row mask): all, per SNR, per duration, per non-speech type (all SPEECH + that type)."""
     out = [("all", "all", pl.Series([True] * test.height))]
@@ -95,9 +111,13 @@ def evaluate_system(name: str, meta: dict, df: pl.DataFrame, cfg, rng: np.random
     s = test["score"].to_numpy()
     p, pred = fitted.probability(s), fitted.decide(s)
     metrics = []
+    # its own stream (the psychometric bootstrap's draws stay as they were), fixed per system name
+    ci_rng = np.random.default_rng([cfg.seed, 31, *name.encode()])
     for kind, value, mask in slices(test):
         m = mask.to_numpy()
-        metrics.append({"system": name, "slice": kind, "value": value, **binary_metrics(y[m], pred[m], p[m], cfg.ece_bins)})
+        row = binary_metrics(y[m], pred[m], p[m], cfg.ece_bins)
+        lo, hi = bal_acc_ci(y[m], pred[m], cfg.bootstrap if kind == "all" else cfg.slice_bootstrap, cfg.ci, ci_rng)
+        metrics.append({"system": name, "slice": kind, "value": value, **row, "bal_acc_lo": lo, "bal_acc_hi": hi})
     rel = [{"system": name, **{k: (_r(v) if isinstance(v, float) else v) for k, v in r.items()}}
            for r in reliability(p, y, cfg.ece_bins)]
     right = pred == y

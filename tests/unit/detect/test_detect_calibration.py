@@ -92,3 +92,20 @@ def test_fitted_values_ignore_test_labels():
     dev_shuffled = df.with_columns(pl.when(df["split"] == "dev").then(pl.Series(rng.permutation(df["label"].to_numpy())))
                                    .otherwise(pl.col("label")).alias("label"))
     assert fit_system("x", "probability", dev_shuffled) != fit_system("x", "probability", df)
+
+
+def test_balanced_accuracy_ci_is_a_class_stratified_bootstrap():
+    """Known answers: a perfect system's CI is [1, 1]; a system right on every SPEECH clip and on
+    half the NONSPEECH clips has BA 0.75 and a CI around it whose width matches the binomial
+    spread of the NONSPEECH recall alone (the SPEECH recall cannot move); bounds stay in [0, 1]."""
+    from audioprobe.detect.evaluate import bal_acc_ci
+
+    y = np.array([True] * 200 + [False] * 200)
+    assert bal_acc_ci(y, y.copy(), 400, 0.95, np.random.default_rng(0)) == (1.0, 1.0)
+    pred = y.copy()
+    pred[200:300] = True  # half the NONSPEECH clips called SPEECH
+    lo, hi = bal_acc_ci(y, pred, 2000, 0.95, np.random.default_rng(0))
+    half_width = 1.96 * np.sqrt(0.25 / 200) / 2  # binomial sd of one recall, halved by the mean
+    assert lo == pytest.approx(0.75 - half_width, abs=0.006) and hi == pytest.approx(0.75 + half_width, abs=0.006)
+    assert np.isnan(bal_acc_ci(y[:200], pred[:200], 100, 0.95, np.random.default_rng(0))[0])  # one class only
+    assert np.isnan(bal_acc_ci(y, pred, 0, 0.95, np.random.default_rng(0))[0])
