@@ -48,7 +48,8 @@ def main(
     cfg = params.load_group("reason.train", params_file)
     lm_name = json.loads((lm_dir / "lm.json").read_text())["name"] if (lm_dir / "lm.json").is_file() else "?"
     if arm not in cfg.arms:
-        raise ParamsError(f"params.yaml: reason.train.arms has no arm {arm!r}")
+        raise ParamsError(f"params.yaml: reason.train has no arm {arm!r} (arms: {', '.join(cfg.arms)}); "
+                          f"list its encoder in reason.train.audio_arms or shuffled_arms")
     torch.set_num_threads(cfg.threads)
     with dist.session(cfg.device, "reason.train.device") as d:
         _train_and_write(d, cfg, arm, raw, features, lm_dir, lm_name, out, live, seed, params_file)

@@ -33,7 +33,8 @@ def _check(root, synthetic: bool) -> dict:
     for arm in ARMS:
         assert 0.0 <= metrics[f"reason.{arm}.em"] <= 1.0
         assert metrics[f"reason.{arm}.em_ci_low"] <= metrics[f"reason.{arm}.em"] <= metrics[f"reason.{arm}.em_ci_high"]
-        assert (root / f"plots/reason/train/{arm}/plots/metrics/dev_loss.tsv").is_file()
+        live = {"blind": "train_blind", "shuffled_mel": "train_shuffled/mel"}.get(arm, f"train/{arm}")
+        assert (root / f"plots/reason/{live}/plots/metrics/dev_loss.tsv").is_file()
         assert (root / f"data/reason/runs/{arm}/mapper.safetensors").is_file()
     for key in ("mel_minus_blind.em", "mel_minus_blind.p", "mel_minus_shuffled.em", "mel_minus_shuffled.p"):
         assert f"reason.{key}" in metrics
@@ -72,8 +73,18 @@ def test_reason_lane_on_the_embedded_corpus(temp_repo):
     # dvc status lists the stages whose own params/deps changed; reason_eval follows them
     # (its deps are their outputs). Other lanes' stages never ran in this copy.
     changed = sorted(k for k in status if k.startswith("reason"))
-    assert changed == [f"reason_train@{a}" for a in sorted(ARMS)], changed
+    assert changed == ["reason_train@mel", "reason_train_blind", "reason_train_shuffled@mel"], changed
     assert "data_download@reasonaqa" not in status
+    # adding an arm (a second encoder, audio and shuffled) trains that arm alone: no arm already
+    # trained is stale, only the new encoding, the new arms and the evaluation (its arm lists)
+    temp_repo.set_params({"reason": {"encode": {"encoders": ["mel", "htsat"]},
+                                     "train": {"lr": 0.003, "audio_arms": ["mel", "htsat"], "shuffled_arms": ["mel", "htsat"]}}})
+    status = json.loads(temp_repo.run("dvc", "status", "--json").stdout)
+    changed = sorted(k for k in status if k.startswith("reason"))
+    assert changed == ["reason_encode@htsat", "reason_eval", "reason_train@htsat",
+                       "reason_train_shuffled@htsat"], changed
+    temp_repo.set_params({"reason": {"encode": {"encoders": ["mel"]},
+                                     "train": {"audio_arms": ["mel"], "shuffled_arms": ["mel"]}}})
     # the train split is refused, and the last good metrics stay (persist: true)
     temp_repo.set_params({"reason": {"train": {"lr": 0.003}, "eval": {"split": "train"}}})
     before = (temp_repo.root / "metrics/reason.json").read_text()

@@ -33,7 +33,7 @@ TINY = {
     "reason": {
         "lm": {"hidden": 32, "intermediate": 64, "vocab_size": 300, "steps": 20, "audio_steps": 10},
         "encode": {"device": "cpu", "batch_size": 1},  # 24 clips in blocks of 16 + 8: ranks 0 and 1 take one each
-        "train": {"arms": [ENCODER], "max_steps": 8, "eval_every": 4, "warmup_steps": 2, "batch_size": 8,
+        "train": {"audio_arms": [ENCODER], "shuffled_arms": [], "max_steps": 8, "eval_every": 4, "warmup_steps": 2, "batch_size": 8,
                   "device": "cpu"},
     },
 }

@@ -128,9 +128,25 @@ def test_an_arm_or_encoder_added_to_the_lists_changes_no_param_of_the_stages_alr
 
     from audioprobe.reason.params import ReasonEncode, ReasonTrain
     stages = yaml.safe_load((Path(__file__).resolve().parents[3] / "dvc.yaml").read_text())["stages"]
-    for stage, group, schema, listing in (("reason_encode", "reason.encode", ReasonEncode, "encoders"),
-                                          ("reason_train", "reason.train", ReasonTrain, "arms")):
-        listed = [p for p in stages[stage]["do"]["params"] if isinstance(p, str)]
-        assert group not in listed and f"{group}.{listing}" not in listed, stage  # the list itself: no dep
-        want = {f"{group}.{f}" for f in schema.model_fields if f != listing}
+    for stage, group, schema, listings in (("reason_encode", "reason.encode", ReasonEncode, {"encoders"}),
+                                           ("reason_train", "reason.train", ReasonTrain, {"audio_arms", "shuffled_arms"}),
+                                           ("reason_train_shuffled", "reason.train", ReasonTrain,
+                                            {"audio_arms", "shuffled_arms"}),
+                                           ("reason_train_blind", "reason.train", ReasonTrain,
+                                            {"audio_arms", "shuffled_arms"})):
+        spec = stages[stage].get("do", stages[stage])
+        listed = [p for p in spec["params"] if isinstance(p, str)]
+        assert group not in listed and not {f"{group}.{x}" for x in listings} & set(listed), stage  # no list dep
+        want = {f"{group}.{f}" for f in schema.model_fields if f not in listings}
         assert want <= set(listed), (stage, want - set(listed))  # every other field still is one
+
+
+def test_each_arm_stage_depends_on_the_features_it_reads_only():
+    """reason_train@<enc> and reason_train_shuffled@<enc> read data/reason/features/<enc>; blind reads none."""
+    import yaml
+
+    stages = yaml.safe_load((Path(__file__).resolve().parents[3] / "dvc.yaml").read_text())["stages"]
+    for stage, want in (("reason_train", ["data/reason/features/${item}"]),
+                        ("reason_train_shuffled", ["data/reason/features/${item}"]), ("reason_train_blind", [])):
+        spec = stages[stage].get("do", stages[stage])
+        assert [d for d in spec["deps"] if d.startswith("data/reason/features")] == want, stage

@@ -163,11 +163,18 @@ def test_arms_blind_and_shuffled_inputs():
 
 
 def test_params_reject_unknown_arm_and_unencoded_arm():
-    with pytest.raises(ValueError, match="unknown arm"):
-        Reason.model_validate({"train": {"arms": ["mel", "wav2vec"]}})
-    with pytest.raises(ValueError, match="encode.encoders lacks 'htsat'"):
-        Reason.model_validate({"train": {"arms": ["htsat", "blind"]}})
-    Reason.model_validate({"encode": {"encoders": ["mel", "htsat"]}, "train": {"arms": ["htsat", "shuffled_htsat"]}})
+    with pytest.raises(ValueError, match="unknown encoder 'wav2vec'"):
+        Reason.model_validate({"train": {"audio_arms": ["mel", "wav2vec"]}})
+    with pytest.raises(ValueError, match="unknown encoder 'blind'"):
+        Reason.model_validate({"train": {"shuffled_arms": ["blind"]}})
+    with pytest.raises(ValueError, match="at least one encoder"):
+        Reason.model_validate({"train": {"audio_arms": []}})
+    with pytest.raises(ValueError, match="train.audio_arms has 'htsat' but encode.encoders lacks it"):
+        Reason.model_validate({"train": {"audio_arms": ["htsat"]}})
+    cfg = Reason.model_validate({"encode": {"encoders": ["mel", "htsat"]},
+                                 "train": {"audio_arms": ["htsat", "mel"], "shuffled_arms": ["htsat"]}})
+    assert cfg.train.arms == ["htsat", "mel", "blind", "shuffled_htsat"]
+    assert Reason.model_validate({"train": {"shuffled_arms": []}}).train.arms == ["mel", "blind"]
 
 
 def test_htsat_without_weights_names_the_param_fast(tmp_path):
