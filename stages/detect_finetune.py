@@ -20,7 +20,7 @@ from audioprobe.runtime import params
 from audioprobe.runtime.atomic import atomic_dir, write_json
 from audioprobe.runtime.errors import ParamsError
 from audioprobe.detect.llm.clips import read_table
-from audioprobe.detect.llm.finetune import lora_model, save_adapter, train
+from audioprobe.detect.llm.finetune import lora_model, probe_head, save_adapter, train
 from audioprobe.detect.llm.model import EMBEDDED_ID, load_base, read_base
 from audioprobe.detect.llm.prompt import Prompt, encode_prompt
 from audioprobe.detect.llm.systems import banner_lines, load_clips, subset
@@ -85,6 +85,9 @@ def _finetune(d: dist.Dist, cfg, base: Path, clips: Path, kept: Path, out: Path,
     lr = ft.embedded_lr if embedded else ft.lr
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     t_train = time.perf_counter()
+    probe = probe_head(model, loaded.processor, pids, train_c.audio, train_t["label"].to_list(),
+                       ft.embedded_probe_steps if embedded else 0, ft.batch_size * ft.grad_accum, lr,
+                       loaded.device, loaded.dtype, seed) if embedded else []
     banners = banner_lines(clips, loaded.weights)
     with _outputs(d, out, live, "; ".join(banners)) as (tmp, curves):
         hist = train(model, loaded.processor, pids, train_c.audio, train_t["label"].to_list(), dev_c.audio,
@@ -100,7 +103,9 @@ def _finetune(d: dist.Dist, cfg, base: Path, clips: Path, kept: Path, out: Path,
         "base": loaded.weights, "banners": banners, "train_clips": train_t.height, "dev_clips": dev_t.height,
         "recipe": {"lr": lr, "lora_rank": cfg.lora.rank, "lora_alpha": cfg.lora.alpha, "targets": cfg.lora.targets,
                    "modules_to_save": cfg.lora.embedded_modules_to_save if embedded else [],
-                   "trainable_parameters": trainable, "embedded_recipe": embedded},
+                   "trainable_parameters": trainable, "embedded_recipe": embedded,
+                   "head_probe": {"steps": len(probe), "loss_first": round(probe[0], 4) if probe else None,
+                                  "loss_last": round(probe[-1], 4) if probe else None}},
         "best_step": hist.best_step, "best_dev_loss": best["dev_loss"],
         "best_dev_balanced_accuracy": best["dev_balanced_accuracy"], "history": hist.rows,
     })

@@ -1,33 +1,16 @@
 """reason_train_blind: the blind control (no audio: a learned constant prefix per clip).
 
-The arm is `blind`; training is reason_train's, unchanged. A stage of its own so that it depends on
-no encoder's features (dvc.yaml).
+reason_train's command with `--arm blind`, unchanged; a stage of its own so that it depends on no
+encoder's features (dvc.yaml).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import typer
+import sys
 
 from stages import reason_train
 from stages._run import run
 
-app = typer.Typer(add_completion=False)
-
-
-@app.command()
-def main(
-    raw: Path = typer.Option(Path("data/raw/reasonaqa")),
-    features: Path = typer.Option(Path("data/reason/features")),
-    lm_dir: Path = typer.Option(Path("data/reason/lm")),
-    out: Path = typer.Option(None, help="run folder (default data/reason/runs/<arm>)"),
-    live: Path = typer.Option(None, help="dvclive folder (default plots/reason/train/<arm>)"),
-    seed: int = typer.Option(42),
-    params_file: Path = typer.Option(Path("params.yaml"), "--params"),
-) -> None:
-    reason_train.main("blind", raw, features, lm_dir, out, live, seed, params_file)
-
-
 if __name__ == "__main__":
-    run(app)
+    sys.argv[1:1] = ["--arm", "blind"]
+    run(reason_train.app)

@@ -1,34 +1,30 @@
 """reason_train_shuffled: the shuffled-audio control of one encoder (each question heard with another clip's audio).
 
-The arm is `shuffled_<encoder>`; training is reason_train's, unchanged. A stage of its own so that it
-depends on that encoder's features alone (dvc.yaml).
+reason_train's command with `--encoder <e>` read as `--arm shuffled_<e>`, unchanged otherwise; a stage
+of its own so that it depends on that encoder's features alone (dvc.yaml).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import typer
+import sys
 
 from stages import reason_train
 from stages._run import run
 
-app = typer.Typer(add_completion=False)
 
-
-@app.command()
-def main(
-    encoder: str = typer.Option(..., help="the encoder whose features are heard shuffled"),
-    raw: Path = typer.Option(Path("data/raw/reasonaqa")),
-    features: Path = typer.Option(Path("data/reason/features")),
-    lm_dir: Path = typer.Option(Path("data/reason/lm")),
-    out: Path = typer.Option(None, help="run folder (default data/reason/runs/<arm>)"),
-    live: Path = typer.Option(None, help="dvclive folder (default plots/reason/train/<arm>)"),
-    seed: int = typer.Option(42),
-    params_file: Path = typer.Option(Path("params.yaml"), "--params"),
-) -> None:
-    reason_train.main(f"shuffled_{encoder}", raw, features, lm_dir, out, live, seed, params_file)
+def arm_args(argv: list[str]) -> list[str]:
+    """`--encoder E` (or `--encoder=E`) becomes `--arm shuffled_E`; every other argument stays."""
+    out, it = [], iter(argv)
+    for a in it:
+        if a == "--encoder":
+            out += ["--arm", f"shuffled_{next(it, '')}"]
+        elif a.startswith("--encoder="):
+            out.append(f"--arm=shuffled_{a.split('=', 1)[1]}")
+        else:
+            out.append(a)
+    return out
 
 
 if __name__ == "__main__":
-    run(app)
+    sys.argv[1:] = arm_args(sys.argv[1:])
+    run(reason_train.app)

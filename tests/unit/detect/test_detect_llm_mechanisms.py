@@ -265,3 +265,22 @@ def test_mutation_an_adapter_never_attached_at_scoring_is_caught(task, pretraine
     _finetune(task, pretrained_base[0], tmp_path / "adapter")
     monkeypatch.setattr(systems, "attach_adapter", lambda loaded, adapter_dir: loaded)
     assert not lora_scoring_ok(task, pretrained_base[0], tmp_path / "adapter")
+
+
+def test_head_probe_trains_the_head_alone_and_gives_lora_a_start_off_the_prior(task, pretrained_base):
+    """probe_head moves only the modules_to_save (LoRA and the base frozen meanwhile, trainable after);
+    its loss falls from the untrained letters' level, and the fine-tune that follows starts below ln 2."""
+    root, table = task
+    loaded = systems.load_model("base", pretrained_base[0], None, CFG)
+    proc = loaded.processor
+    pids = encode_prompt(proc, Prompt(DEFAULT_SYSTEM, DEFAULT_USER))
+    tr, tr_lab, _ = _audio(root, table, "train", proc)
+    model = ftlib.lora_model(loaded.model, LlmLora(rank=4, alpha=8), embedded=True, seed=0)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    losses = ftlib.probe_head(model, proc, pids, tr, tr_lab, 60, 16, 1e-2, torch.device("cpu"), torch.float32, 0)
+    assert len(losses) == 60 and np.mean(losses[-10:]) < 0.6 < losses[0]
+    moved = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    assert moved and all("modules_to_save" in n for n in moved)
+    assert {n for n, p in model.named_parameters() if p.requires_grad} == trainable
+    assert ftlib.probe_head(model, proc, pids, tr, tr_lab, 0, 16, 1e-2, torch.device("cpu"), torch.float32) == []

@@ -211,3 +211,10 @@ def test_a_folder_with_a_junk_config_is_refused_in_one_line(tmp_path, config):
         lmlib.load_frozen_lm(folder)
     msg = str(e.value)
     assert "\n" not in msg and str(tmp_path) in msg and "reason.lm.name" in msg
+
+
+def test_shuffled_stage_reads_its_encoder_as_the_shuffled_arm():
+    from stages.reason_train_shuffled import arm_args
+
+    assert arm_args(["--encoder", "mel", "--seed", "3"]) == ["--arm", "shuffled_mel", "--seed", "3"]
+    assert arm_args(["--raw", "r", "--encoder=htsat"]) == ["--raw", "r", "--arm=shuffled_htsat"]

@@ -8,9 +8,13 @@ Every `eval_every` optimiser steps (and at the end) the dev loss and dev balance
 accuracy are measured; the adapter state with the lowest dev loss is the one saved.
 The saved adapter is peft's `adapter_config.json` + `adapter_model.safetensors` only.
 
-Embedded stand-in only: its projector and LM head are random, so LoRA alone has nothing
-to steer; `lora.embedded_modules_to_save` trains them in full (peft modules_to_save) and
-`finetune.embedded_lr` replaces the origin's 2e-4. Real weights use LoRA alone.
+Embedded stand-in only: its LM head never produced the letters "A"/"B" in pretraining, so
+`lora.embedded_modules_to_save` (the LM head) trains in full (peft modules_to_save) and
+`finetune.embedded_lr` replaces the origin's 2e-4; and before LoRA trains, the head alone is fitted
+for `finetune.embedded_probe_steps` steps on the frozen network (`probe_head`: linear probing
+then fine-tuning, LP-FT). Without the probe the first large steps, spent raising the letters'
+logits from nowhere, also move the LoRA weights, and the run sits at the A/B prior (dev loss
+ln 2) for 100-360 steps depending on the seed. Real weights use LoRA alone.
 
 Data-parallel (N processes under torchrun, audioprobe.parallel.dist): every rank draws the same
 epoch order and the same SpecAugment over each whole batch of `batch_size` clips, pads it
@@ -103,6 +107,46 @@ def lora_model(base, lora: LlmLora, embedded: bool, seed: int = 0):
                         target_modules=list(lora.targets),
                         modules_to_save=list(lora.embedded_modules_to_save) if embedded else None)
     return get_peft_model(base, config)
+
+
+def probe_head(model, processor, pids: PromptIds, audio: AudioFeatures, labels: list[str], steps: int,
+               batch_size: int, lr: float, device: torch.device, dtype: torch.dtype, seed: int = 0) -> list[float]:
+    """Fit the peft modules_to_save (the embedded LM head) alone for `steps` AdamW steps; return the losses.
+
+    Every other weight (LoRA included) is frozen meanwhile and the model runs in eval mode, so
+    this is a linear probe of the frozen network's last hidden state (answer-token loss, seeded
+    random batches, no augmentation). Gradients stop at the head: a step costs about one forward.
+    """
+    if steps <= 0:
+        return []
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    head = [p for n, p in trainable if "modules_to_save" in n]
+    if not head:
+        raise ValueError("probe_head: the model has no modules_to_save to probe")
+    for n, p in trainable:
+        p.requires_grad_("modules_to_save" in n)
+    tok = processor.tokenizer
+    audio_id = tok.convert_tokens_to_ids(processor.audio_token)
+    opt = torch.optim.AdamW(head, lr=lr, weight_decay=0.0)
+    rng = np.random.default_rng([seed, 37])
+    model.eval()
+    losses = []
+    try:
+        for _ in range(steps):
+            idx = np.sort(rng.choice(len(audio), size=min(batch_size, len(audio)), replace=False))
+            b = build_batch(pids, audio, idx, audio_id, tok.pad_token_id, labels=[labels[i] for i in idx])
+            lab = b.pop("labels").to(device)
+            b = {k: v.to(device) for k, v in b.items()}
+            b["input_features"] = b["input_features"].to(dtype)
+            loss = answer_loss(model(**b).logits, lab)
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            losses.append(float(loss.item()))
+    finally:
+        for _, p in trainable:
+            p.requires_grad_(True)
+    return losses
 
 
 def shard_lora_dropout(model) -> int:

@@ -73,9 +73,11 @@ class LlmLora(Strict):
     alpha: int = Field(32, ge=1, le=4096)
     dropout: float = Field(0.05, ge=0.0, lt=1.0)
     targets: list[str] = Field(["q_proj", "k_proj", "v_proj", "o_proj"], min_length=1)
-    # Embedded only: a random base has a random projector and LM head, so LoRA alone barely
-    # learns; these modules are trained in full (peft modules_to_save). Ignored for real weights.
-    embedded_modules_to_save: list[str] = ["multi_modal_projector", "lm_head"]
+    # Embedded only: the stand-in's LM head never produced "A"/"B" in its pretraining (those rows
+    # only learned to stay low), so it is trained in full (peft modules_to_save), after a probe of
+    # it alone (finetune.embedded_probe_steps). The pretrained projector is left to LoRA. Ignored
+    # for real weights.
+    embedded_modules_to_save: list[str] = ["lm_head"]
 
 
 class LlmFinetune(Strict):
@@ -86,6 +88,8 @@ class LlmFinetune(Strict):
     grad_accum: int = Field(2, ge=1, le=1024)  # effective batch = batch_size x grad_accum (origin 16)
     lr: float = Field(2e-4, gt=0.0, le=1.0)  # origin; real weights
     embedded_lr: float = Field(3e-3, gt=0.0, le=1.0)  # the random stand-in needs a larger step
+    # embedded only: steps fitting the LM head alone on the frozen network before LoRA trains (LP-FT)
+    embedded_probe_steps: int = Field(100, ge=0, le=100_000)
     weight_decay: float = Field(0.0, ge=0.0, le=1.0)
     warmup_steps: int = Field(100, ge=0)  # optimiser steps; capped at 10 % of the run
     eval_every: int = Field(20, ge=1)  # optimiser steps between dev-loss evaluations
