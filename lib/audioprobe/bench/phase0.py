@@ -78,11 +78,13 @@ class RealFrames:
     hours: float
 
 
-def encode_fixture(root: Path, min_seconds: float = 3.0, max_utterances: int = 0) -> RealFrames:
+def encode_fixture(root: Path, min_seconds: float = 3.0, max_utterances: int = 0,
+                   encoder: dict | None = None) -> RealFrames:
     """Return the LibriSpeech fixture under `root` (every subset) through the lane's mel encoder.
 
     Utterances shorter than `min_seconds` are skipped; `max_utterances` > 0 keeps the first
-    that many (a fast test), in scan order.
+    that many (a fast test), in scan order. `encoder` (default MEL, 12.5 Hz) is the encoder
+    config (bench.tier1 passes mel at another frame rate).
     """
     from audioprobe.audio.io import read_audio
     from audioprobe.audio.resample import resample
@@ -91,7 +93,7 @@ def encode_fixture(root: Path, min_seconds: float = 3.0, max_utterances: int = 0
     from audioprobe.encoders.store import frame_energy
 
     utts, _ = scan(root, "all")
-    enc = build_encoder(MEL, "cpu", param="bench")
+    enc = build_encoder(encoder or MEL, "cpu", param="bench")
     xs, energy, spk, seconds = [], [], [], 0.0
     for u in utts:
         wave, sr = read_audio(root / u.relpath)
