@@ -172,6 +172,9 @@ def test_every_plotted_file_is_written_with_its_banner_column(name):
         stage, body = _stage_of(path)
         module = re.search(r"-m stages\.(\w+)", body["cmd"]).group(1)
         text = (REPO / "stages" / f"{module}.py").read_text()
+        # a thin stage that runs another stage's command (reason_train_blind -> reason_train)
+        for other in re.findall(r"^from stages import (\w+)", text, re.M):
+            text += (REPO / "stages" / f"{other}.py").read_text()
         if module == "phase0_report":  # its confidence rows carry the banner (phase0/report.py)
             text = (REPO / "lib/audioprobe/phase0/report.py").read_text()
             assert f'"{BANNER_FIELD}":' in text, f"{name}: {path} ({stage}) has no {BANNER_FIELD} column"
