@@ -25,8 +25,8 @@ def _save(fig, path: Path) -> None:
 
 
 def _title(fig, text: str, banners: list[str]) -> None:
-    """The figure title and its banners, wrapped to the figure's width (~15 characters per inch at 10 pt)."""
-    width = max(40, int(fig.get_size_inches()[0] * 15))
+    """The figure title and its banners, wrapped to the figure's width (~11 characters per inch at 10 pt)."""
+    width = max(40, int(fig.get_size_inches()[0] * 11))
     fig.suptitle("\n".join(line for part in (text, *banners) for line in textwrap.wrap(part, width)), fontsize=10)
 
 

@@ -70,3 +70,18 @@ def test_titles_fit_the_figure_and_the_legend_clears_them(drawn, tmp_path):
     assert 0 <= title.x0 and title.x1 <= fig.bbox.width  # not cut at the edges
     assert not title.overlaps(legend)
     assert all(not title.overlaps(ax.get_window_extent(renderer)) for ax in fig.axes)
+
+
+@pytest.mark.parametrize("inches", [6.0, 11.0])
+def test_a_long_title_is_wrapped_inside_a_figure_of_any_width(inches):
+    """The psychometric title (the longest) and its banners stay inside the figure: none is cut at an edge."""
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(inches, 4))
+    text = ("psychometric fits (gamma 0.5, lapse <= max); DT50 dashed, DT75 dotted, shaded 95 % CI (hatched to "
+            "the range edge, open arrowhead: the CI goes on past the tested range)")
+    figures._title(fig, text, ["random-init weights: these numbers say nothing about the pretrained model"])
+    fig.canvas.draw()
+    box = fig._suptitle.get_window_extent(fig.canvas.get_renderer())
+    plt.close(fig)
+    assert 0 <= box.x0 and box.x1 <= fig.bbox.width
