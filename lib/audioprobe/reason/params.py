@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import Field, conint, field_validator, model_validator
 
 from audioprobe.runtime.params import Strict
 
 ENCODERS = ("mel", "htsat", "mimi_semantic", "mimi_full")
-CONTROLS = ("blind",)  # plus shuffled_<encoder>
 
 
 class ReasonLM(Strict):

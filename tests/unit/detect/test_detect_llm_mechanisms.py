@@ -29,7 +29,6 @@ from audioprobe.detect.llm import batch as batchlib
 from audioprobe.detect.llm import finetune as ftlib
 from audioprobe.detect.llm import systems
 from audioprobe.detect.llm.base import Pretraining, write_base
-from audioprobe.detect.llm.batch import extract
 from audioprobe.detect.llm.model import read_base
 from audioprobe.detect.llm.params import DEFAULT_SYSTEM, DEFAULT_USER, LlmFinetune, LlmLora, LlmModel, LlmPretrain
 from audioprobe.detect.llm.pretrain import QUESTIONS, coloured_noise, make_batch, question_ids, train_material

@@ -14,7 +14,6 @@ wherever they are shown.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import torch
 
