@@ -33,7 +33,7 @@ def _check(root, synthetic: bool) -> dict:
     for arm in ARMS:
         assert 0.0 <= metrics[f"reason.{arm}.em"] <= 1.0
         assert metrics[f"reason.{arm}.em_ci_low"] <= metrics[f"reason.{arm}.em"] <= metrics[f"reason.{arm}.em_ci_high"]
-        live = {"blind": "train_blind", "shuffled_mel": "train_shuffled/mel"}.get(arm, f"train/{arm}")
+        live = {"blind": "train_blind", "shuffled_mel": "train_shuffled/shuffled_mel"}.get(arm, f"train/{arm}")
         assert (root / f"plots/reason/{live}/plots/metrics/dev_loss.tsv").is_file()
         assert (root / f"data/reason/runs/{arm}/mapper.safetensors").is_file()
     for key in ("mel_minus_blind.em", "mel_minus_blind.p", "mel_minus_shuffled.em", "mel_minus_shuffled.p"):

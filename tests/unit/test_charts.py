@@ -256,3 +256,12 @@ def test_each_runs_threshold_box_sits_in_its_own_column():
     box = next(lay for lay in spec["vconcat"][1]["layer"] if lay["mark"]["type"] == "boxplot")
     points = next(lay for lay in spec["vconcat"][1]["layer"] if lay["mark"]["type"] == "point")
     assert box["encoding"]["xOffset"] == points["encoding"]["xOffset"] == {"field": "run", "type": "nominal"}
+
+
+@pytest.mark.parametrize("name", sorted(n for n, s in VEGA.items() if s.get("template", "").endswith("live_curves.json")))
+def test_live_curve_series_have_distinct_names(name):
+    """live_curves.json names a series by the folder above /plots/metrics/: two files with the same
+    folder name (train/mel and train_shuffled/mel) would be drawn as one zig-zag line."""
+    y = VEGA[name]["y"]
+    names = [(path.split("/plots/metrics/")[0].rsplit("/", 1)[-1], str(y[path])) for path in y]
+    assert len(set(names)) == len(names), (name, names)  # (folder, field): one series each
