@@ -328,7 +328,6 @@ def main(
     build = time.perf_counter() - t
     print(f"built {data.x.shape[0]} {data.source} frames × {data.x.shape[1]} dims, "
           f"{len(data.utt_offsets) - 1} utterances in {build:.1f} s")
-    train = data.rows[data.split == "train"]
     for name, d in (("real fixture", small), (f"{data.source} {data.x.shape[0]} frames", data)):
         if d is None:
             continue
