@@ -113,12 +113,15 @@ def encode_fixture(root: Path, min_seconds: float = 3.0, max_utterances: int = 0
                       np.concatenate(energy).astype(np.float32), seconds / 3600.0)
 
 
-def tile(real: RealFrames, n_frames: int, dim: int, seed: int = 0) -> RealFrames:
+def tile(real: RealFrames, n_frames: int, dim: int, seed: int = 0, speakers: int = 0) -> RealFrames:
     """Return `real` tiled to >= n_frames (whole utterances; copy 0 is the original) and lifted to `dim`.
 
     Copy c >= 1 gets its own per-dim gain e^{0.03 z} and offset 0.05 σ z, frame noise 0.03 σ,
     new speaker ids and its utterances in a new order. Lifting (dim > D) multiplies by a fixed
     orthonormal (D, dim) map, which keeps every distance, and adds 0.01 σ noise.
+    `speakers` > 0 caps the speaker ids at that many (id modulo the cap, never below the real
+    count): a real corpus has a fixed number of speakers however many hours are read, and the
+    per-speaker statistics cost in proportion to it. 0 keeps one new id set per copy.
     """
     rng = np.random.default_rng(seed)
     d0 = real.x.shape[1]
@@ -126,6 +129,7 @@ def tile(real: RealFrames, n_frames: int, dim: int, seed: int = 0) -> RealFrames
     lengths = np.diff(real.offsets)
     n_spk = int(real.utt_speaker.max()) + 1
     copies = max(1, int(np.ceil(n_frames / real.x.shape[0])))
+    cap = max(speakers, n_spk) if speakers > 0 else copies * n_spk
     q = None
     if dim > d0:
         q = np.linalg.qr(rng.standard_normal((dim, d0)))[0].T.astype(np.float32)  # (D, dim), orthonormal rows
@@ -150,7 +154,7 @@ def tile(real: RealFrames, n_frames: int, dim: int, seed: int = 0) -> RealFrames
             energy[at : at + (b - a)] = real.energy[a:b]
             at += b - a
             lens.append(b - a)
-            spk.append(c * n_spk + int(real.utt_speaker[u]))
+            spk.append((c * n_spk + int(real.utt_speaker[u])) % cap)
     offsets = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
     return RealFrames(x, offsets, np.array(spk), energy, real.hours * copies)
 
@@ -306,6 +310,8 @@ def main(
     reference: bool = typer.Option(False, help="also time the reference settings (sklearn, n_init 10, max_iter 100)"),
     fixture_utterances: int = typer.Option(0, help="encode only the first N fixture utterances (0 = all; tests)"),
     params_file: Path = typer.Option(Path("params.yaml"), "--params", help="phase0.conditioning settings to time"),
+    speakers: int = typer.Option(251, help="speakers in the tiled frames (train-clean-100 has 251; 0 = a new set "
+                                         "per copy, ~87 x copies)"),
     seed: int = typer.Option(42),
 ) -> None:
     from audioprobe.runtime import params
@@ -319,7 +325,7 @@ def main(
         print(f"real fixture {fixtures}: {real.x.shape[0]} mel frames ({real.hours:.2f} h, "
               f"{real.offsets.size - 1} utterances, {int(real.utt_speaker.max()) + 1} speakers)")
         small = inputs_from(real, seed=seed)
-        data = inputs_from(tile(real, frames, dim, seed), seed=seed)
+        data = inputs_from(tile(real, frames, dim, seed, speakers), seed=seed)
     else:
         print(f"NOTE: no real fixture at {fixtures}: falling back to synthetic frames (sticky hidden states); "
               "their k-means converges in a few iterations, so these timings understate real cost")
@@ -356,7 +362,7 @@ def main(
         "peak_rss_mb": round(peak, 1), "build_seconds": round(build, 2),
         **{f"{k}_seconds": round(v, 2) for k, v in chosen["wall"].items()},
         "frames": int(data.x.shape[0]), "dim": int(data.x.shape[1]), "lags": lag_list, "source": data.source,
-        "kmeans": describe(fit), "kmeans_fit_samples": fit.kmeans_fit_samples,
+        "speakers": int(np.unique(data.speaker).size), "kmeans": describe(fit), "kmeans_fit_samples": fit.kmeans_fit_samples,
         "pca_fit_samples": fit.pca_fit_samples,
     }
     if "reference" in results:

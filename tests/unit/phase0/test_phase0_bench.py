@@ -23,3 +23,20 @@ def test_bench_prints_parts_convergence_and_reference_ratio(tmp_path):
         assert summary[f"{part}_seconds"] >= 0
     assert summary["peak_rss_mb"] > 0 and summary["reference_seconds"] > 0 and summary["speedup"] > 0
     assert any("k-means convergence" in ln and "iterations" in ln for ln in lines)
+
+
+def test_tiled_frames_keep_a_real_corpus_speaker_count():
+    # 1 M tiled frames of the 87-speaker fixture were ~4 000 speakers (16x train-clean-100's 251), and the
+    # per-speaker statistics cost in proportion: the cap keeps the count a real corpus has.
+    import numpy as np
+
+    from audioprobe.bench.phase0 import RealFrames, tile
+
+    rng = np.random.default_rng(0)
+    lengths = np.full(10, 20)
+    real = RealFrames(rng.standard_normal((200, 4)).astype(np.float32), np.concatenate([[0], np.cumsum(lengths)]),
+                      np.arange(10) % 5, np.ones(200, np.float32), 0.01)
+    assert np.unique(tile(real, 2000, 4, speakers=0).utt_speaker).size == 50  # a new set per copy
+    capped = tile(real, 2000, 4, speakers=7)
+    assert capped.x.shape[0] == 2000 and np.unique(capped.utt_speaker).size == 7
+    assert np.unique(tile(real, 2000, 4, speakers=3).utt_speaker).size == 5  # never below the real count

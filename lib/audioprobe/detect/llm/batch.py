@@ -73,24 +73,28 @@ def build_batch(
             lab = lab + ans + [IGNORE] * len(pids.tail)
         rows.append(ids)
         targets.append(lab)
+    out = left_pad(rows, targets, pad_id)
+    label_t = out.pop("labels")
+    sel = torch.as_tensor(np.asarray(idx), dtype=torch.long)
+    out["input_features"] = audio.features[sel] if features is None else features
+    out["feature_attention_mask"] = audio.mask[sel]
+    if labels is not None:
+        out["labels"] = label_t
+    return out
+
+
+def left_pad(rows: list[list[int]], labels: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Left-pad token rows to one width: input_ids, attention_mask, position_ids and labels (IGNORE on pads).
+
+    Positions count real tokens only, so a left-padded row sees the positions it would alone.
+    """
     width = max(len(r) for r in rows)
     input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     attention = torch.zeros((len(rows), width), dtype=torch.long)
     label_t = torch.full((len(rows), width), IGNORE, dtype=torch.long)
-    for r, (ids, lab) in enumerate(zip(rows, targets)):
+    for r, (ids, lab) in enumerate(zip(rows, labels)):
         input_ids[r, width - len(ids):] = torch.tensor(ids)
         attention[r, width - len(ids):] = 1
         label_t[r, width - len(ids):] = torch.tensor(lab)
-    # positions count real tokens only, so a left-padded row sees the positions it would alone
-    position_ids = (attention.cumsum(-1) - 1).clamp(min=0)
-    sel = torch.as_tensor(np.asarray(idx), dtype=torch.long)
-    out = {
-        "input_ids": input_ids,
-        "attention_mask": attention,
-        "position_ids": position_ids,
-        "input_features": audio.features[sel] if features is None else features,
-        "feature_attention_mask": audio.mask[sel],
-    }
-    if labels is not None:
-        out["labels"] = label_t
-    return out
+    return {"input_ids": input_ids, "attention_mask": attention,
+            "position_ids": (attention.cumsum(-1) - 1).clamp(min=0), "labels": label_t}

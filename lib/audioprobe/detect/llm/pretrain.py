@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from audioprobe.audio.io import read_audio
-from audioprobe.detect.llm.batch import IGNORE, AudioFeatures, extract
+from audioprobe.detect.llm.batch import IGNORE, AudioFeatures, extract, left_pad
 from audioprobe.detect.llm.clips import SR
 from audioprobe.detect.llm.prompt import Prompt, render
 from audioprobe.runtime.errors import DataError
@@ -142,19 +142,11 @@ def make_batch(processor, qids, material: Material, items: list[tuple[int, int]]
         ids = before + [audio_id] * int(material.audio.n_tokens[a]) + after + ans
         rows.append(ids)
         labs.append([IGNORE] * (len(ids) - len(ans)) + ans)
-    width = max(len(r) for r in rows)
-    input_ids = torch.full((len(rows), width), tok.pad_token_id, dtype=torch.long)
-    attention = torch.zeros((len(rows), width), dtype=torch.long)
-    labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
-    for r, (ids, lab) in enumerate(zip(rows, labs)):
-        input_ids[r, width - len(ids):] = torch.tensor(ids)
-        attention[r, width - len(ids):] = 1
-        labels[r, width - len(ids):] = torch.tensor(lab)
+    out = left_pad(rows, labs, tok.pad_token_id)
+    labels = out.pop("labels")
     sel = torch.as_tensor([a for a, _ in items], dtype=torch.long)
-    return {"input_ids": input_ids, "attention_mask": attention,
-            "position_ids": (attention.cumsum(-1) - 1).clamp(min=0),
-            "input_features": material.audio.features[sel], "feature_attention_mask": material.audio.mask[sel],
-            "labels": labels}
+    return {**out, "input_features": material.audio.features[sel],
+            "feature_attention_mask": material.audio.mask[sel], "labels": labels}
 
 
 def pretrain(model, processor, material: Material, system: str, steps: int, batch_size: int, lr: float,
